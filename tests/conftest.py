@@ -1,2 +1,24 @@
 """Shared fixtures: tiny deterministic models and data; Elasticsearch fixtures live in es_fixtures.py."""
 from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dssm.config import FeaturiserConfig, TowerConfig
+from dssm.export import random_weights, save_model
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "data"
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+TINY_FEATURISER = FeaturiserConfig(buckets=4096, max_features=256)
+TINY_TOWER = TowerConfig(layers=(32, 32, 16))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """An untrained but deterministic model directory (buckets 4096, layers 32-32-16)."""
+    out = tmp_path_factory.mktemp("models") / "tiny"
+    save_model(out, TINY_FEATURISER, TINY_TOWER, random_weights(TINY_FEATURISER, TINY_TOWER, seed=7))
+    return out

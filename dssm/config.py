@@ -1,0 +1,103 @@
+"""Frozen configuration dataclasses: the one home of defaults.
+
+They are saved as JSON next to the weights (`config.json`) and every reader (the numpy encoder, the
+Java plugin, index manifests) rebuilds from that JSON. Invalid values raise `ValueError` naming the
+field and the fix.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FeaturiserConfig:
+    """Letter-trigram word hashing (docs/FORMAT.md section 1)."""
+
+    buckets: int = 32768        # trigram ids are 1..buckets; 0 is padding
+    max_features: int = 512     # ids kept per text (the first ones)
+    max_chars: int = 20000      # code points of raw text read per text
+    word_ngrams: int = 0        # 0: trigrams only; 1: + word unigrams; 2: + word bigrams
+
+    def __post_init__(self) -> None:
+        _positive(self, "buckets", "max_features", "max_chars")
+        if self.word_ngrams not in (0, 1, 2):
+            raise ValueError(f"word_ngrams must be 0, 1 or 2, got {self.word_ngrams}")
+
+
+@dataclass(frozen=True)
+class TowerConfig:
+    """The MLP tower: embedding-bag of trigram ids, then dense layers (Huang et al. 2013: 300-300-128)."""
+
+    layers: tuple[int, ...] = (300, 300, 128)
+    activation: str = "tanh"
+    combiner: str = "sqrtn"     # embedding-bag: sum of rows / sqrt(number of ids)
+    shared: bool = True         # one tower for queries and documents; False = asymmetric towers
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "layers", tuple(int(size) for size in self.layers))
+        if not self.layers or any(size <= 0 for size in self.layers):
+            raise ValueError(f"every layer size must be >= 1, got {list(self.layers)}; e.g. --layers 300,300,128")
+        if self.activation != "tanh":
+            raise ValueError(f"activation {self.activation!r} is not supported; use 'tanh'")
+        if self.combiner != "sqrtn":
+            raise ValueError(f"combiner {self.combiner!r} is not supported; use 'sqrtn'")
+
+    @property
+    def dim(self) -> int:
+        return self.layers[-1]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training hyper-parameters (dssm train --help)."""
+
+    loss: str = "softmax"            # softmax | triplet
+    negatives: str = "in-batch"      # random | semi-hard | batch-hard | batch-all | in-batch | bm25
+    positives: str = "random"        # random | hardest (when a query has several positives)
+    distance: str = "cosine"         # cosine | sqeuclidean (triplet loss)
+    margin: float = 0.2
+    gamma: float = 20.0              # softmax smoothing factor (DSSM's gamma)
+    layer_weight: float = 0.0        # weight of the layer-wise triplet regulariser (0 = off)
+    epochs: int = 10
+    batch_size: int = 256
+    learning_rate: float = 2e-3
+    val_fraction: float = 0.05
+    val_pool: int = 20000            # documents ranked per validation query
+    patience: int = 3                # early stopping on validation MRR@10
+    bm25_depth: int = 20             # BM25-mined negatives come from this many top hits
+    seed: int = 13
+
+    def __post_init__(self) -> None:
+        _positive(self, "epochs", "batch_size", "val_pool", "patience", "bm25_depth")
+        if self.margin < 0:
+            raise ValueError(f"margin must be >= 0, got {self.margin}; try --margin 0.2")
+        if self.gamma <= 0:
+            raise ValueError(f"gamma must be > 0, got {self.gamma}; try --gamma 20")
+        if self.learning_rate <= 0:
+            raise ValueError(f"learning rate must be > 0, got {self.learning_rate}")
+        if not 0 <= self.val_fraction < 1:
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.layer_weight < 0:
+            raise ValueError(f"layer_weight must be >= 0, got {self.layer_weight}")
+        if self.batch_size < 2:
+            raise ValueError("batch_size must be >= 2: negatives come from the batch")
+
+
+def _positive(config: object, *names: str) -> None:
+    for name in names:
+        value = getattr(config, name)
+        if value <= 0:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+
+
+def to_dict(config: object) -> dict:
+    """A JSON-ready dict of a config dataclass (tuples become lists)."""
+    return {key: list(value) if isinstance(value, tuple) else value
+            for key, value in dataclasses.asdict(config).items()}
+
+
+def from_dict(cls, values: dict):
+    """Rebuild a config dataclass from JSON, ignoring unknown keys from newer writers."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{key: value for key, value in values.items() if key in known})

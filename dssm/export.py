@@ -1,0 +1,218 @@
+"""The model directory (docs/FORMAT.md section 2) and the TensorFlow-free numpy encoder.
+
+`save_model` writes config.json + one little-endian float32 file per tensor + a fingerprint;
+`load_encoder(dir).encode(texts)` reads them back with numpy only. This module must never import
+TensorFlow or Keras: the search path (and a cold `dssm search`) depends on that.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse
+
+from dssm.config import FeaturiserConfig, TowerConfig, from_dict, to_dict
+from dssm.featurise import Featuriser
+
+FORMAT = "dssm-search-model"
+FORMAT_VERSION = 1
+SIDES = ("query", "document")
+WEIGHT_DTYPE = np.dtype("<f4")
+
+
+def tower_prefixes(tower: TowerConfig) -> dict[str, str]:
+    """Side -> weight prefix: both sides share 'tower' unless the towers are asymmetric."""
+    if tower.shared:
+        return {"query": "tower", "document": "tower"}
+    return {"query": "query_tower", "document": "document_tower"}
+
+
+def weight_shapes(featuriser: FeaturiserConfig, tower: TowerConfig, prefix: str) -> dict[str, tuple[int, ...]]:
+    """Names and shapes of one tower's tensors, in manifest order."""
+    layers = tower.layers
+    shapes = {f"{prefix}/embedding": (featuriser.buckets + 1, layers[0]), f"{prefix}/bias_0": (layers[0],)}
+    for k in range(1, len(layers)):
+        shapes[f"{prefix}/kernel_{k}"] = (layers[k - 1], layers[k])
+        shapes[f"{prefix}/bias_{k}"] = (layers[k],)
+    return shapes
+
+
+def all_weight_shapes(featuriser: FeaturiserConfig, tower: TowerConfig) -> dict[str, tuple[int, ...]]:
+    shapes: dict[str, tuple[int, ...]] = {}
+    for prefix in dict.fromkeys(tower_prefixes(tower).values()):
+        shapes.update(weight_shapes(featuriser, tower, prefix))
+    return shapes
+
+
+def random_weights(featuriser: FeaturiserConfig, tower: TowerConfig, seed: int = 0) -> dict[str, np.ndarray]:
+    """Glorot-uniform kernels and embeddings, zero biases: an untrained model for tests and golden files."""
+    rng = np.random.default_rng(seed)
+    weights = {}
+    for name, shape in all_weight_shapes(featuriser, tower).items():
+        if len(shape) == 1:
+            weights[name] = np.zeros(shape, dtype=np.float32)
+        else:
+            limit = np.sqrt(6.0 / (shape[0] + shape[1])) if "kernel" in name else 0.05
+            weights[name] = rng.uniform(-limit, limit, size=shape).astype(np.float32)
+    return weights
+
+
+def _canonical(config: dict) -> bytes:
+    core = {key: value for key, value in config.items() if key not in ("fingerprint", "training")}
+    return json.dumps(core, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def fingerprint(config: dict, model_dir: Path) -> str:
+    """sha256 over the canonical config and the weight files in manifest order (FORMAT.md 2.3)."""
+    digest = hashlib.sha256(_canonical(config))
+    for entry in config["weights"]:
+        with open(model_dir / entry["file"], "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_model(out_dir: str | Path, featuriser: FeaturiserConfig, tower: TowerConfig,
+               weights: dict[str, np.ndarray], training: dict | None = None,
+               keras_writer=None) -> str:
+    """Write a model directory atomically (temp dir beside it, then rename); returns the fingerprint.
+
+    keras_writer, if given, is called with the path `<tmp>/keras/model.keras` to save the Keras model.
+    """
+    out_dir = Path(out_dir)
+    shapes = all_weight_shapes(featuriser, tower)
+    if set(weights) != set(shapes):
+        raise ValueError(f"weights {sorted(weights)} do not match the config's tensors {sorted(shapes)}")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        (tmp / "weights").mkdir()
+        manifest = []
+        for name, shape in shapes.items():
+            array = np.ascontiguousarray(weights[name], dtype=WEIGHT_DTYPE)
+            if array.shape != shape:
+                raise ValueError(f"tensor {name} has shape {array.shape}, the config needs {shape}")
+            file = f"weights/{name.replace('/', '.')}.f32"
+            array.tofile(tmp / file)
+            manifest.append({"name": name, "file": file, "shape": list(shape)})
+        config = {"format": FORMAT, "format_version": FORMAT_VERSION,
+                  "featuriser": to_dict(featuriser), "tower": to_dict(tower),
+                  "towers": tower_prefixes(tower), "weights": manifest}
+        config["fingerprint"] = fingerprint(config, tmp)
+        if training:
+            config["training"] = training
+        (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        if keras_writer is not None:
+            (tmp / "keras").mkdir()
+            keras_writer(tmp / "keras" / "model.keras")
+        _replace_dir(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return config["fingerprint"]
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Swap `new` into place of `target`; the old directory is removed only after the rename."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.rename(target, old)
+    os.rename(new, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def read_config(model_dir: str | Path) -> dict:
+    """config.json of a model directory, with a clear error when it is missing or not ours."""
+    path = Path(model_dir) / "config.json"
+    if not path.is_file():
+        raise ValueError(f"{model_dir} is not a dssm model directory (no config.json); "
+                         "train one with 'dssm train' or pass the directory it wrote")
+    try:
+        config = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON ({error}); re-export the model") from None
+    if config.get("format") != FORMAT or config.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{path}: format {config.get('format')!r} v{config.get('format_version')} "
+                         f"is not {FORMAT} v{FORMAT_VERSION}; re-export the model with this version")
+    return config
+
+
+class Encoder:
+    """Numpy implementation of the tower (FORMAT.md 2.2): texts -> unit vectors, float32 [n, dim]."""
+
+    def __init__(self, config: dict, weights: dict[str, np.ndarray]) -> None:
+        self.config = config
+        self.featuriser_config = from_dict(FeaturiserConfig, config["featuriser"])
+        self.tower_config = from_dict(TowerConfig, config["tower"])
+        self.featuriser = Featuriser(self.featuriser_config)
+        self.fingerprint: str = config["fingerprint"]
+        self.dim = self.tower_config.dim
+        self._weights = weights
+
+    def _layers(self, side: str) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+        if side not in SIDES:
+            raise ValueError(f"side must be one of {SIDES}, got {side!r}")
+        prefix = self.config["towers"][side]
+        w = self._weights
+        dense = [(w[f"{prefix}/kernel_{k}"], w[f"{prefix}/bias_{k}"])
+                 for k in range(1, len(self.tower_config.layers))]
+        return w[f"{prefix}/embedding"], [(None, w[f"{prefix}/bias_0"])] + dense
+
+    def encode_ids(self, ids: np.ndarray, offsets: np.ndarray, side: str = "query") -> np.ndarray:
+        """Encode CSR id sequences (Featuriser.batch) -> float32 [n, dim]."""
+        embedding, layers = self._layers(side)
+        n = len(offsets) - 1
+        counts = np.diff(offsets)
+        scale = np.repeat(1.0 / np.sqrt(np.maximum(counts, 1)), counts).astype(np.float32)
+        bag = scipy.sparse.csr_matrix((scale, ids, offsets), shape=(n, embedding.shape[0]))
+        hidden = np.tanh(bag @ embedding + layers[0][1])
+        for kernel, bias in layers[1:]:
+            hidden = np.tanh(hidden @ kernel + bias)
+        norms = np.linalg.norm(hidden, axis=1, keepdims=True)
+        vectors = np.divide(hidden, norms, out=np.zeros_like(hidden), where=norms > 0)
+        vectors[counts == 0] = 0.0
+        return vectors.astype(np.float32, copy=False)
+
+    def encode(self, texts: Sequence[str], side: str = "query", batch_size: int = 2048) -> np.ndarray:
+        """Encode texts -> float32 [n, dim] unit vectors; texts with no features give zero rows."""
+        if isinstance(texts, str):
+            raise TypeError("encode takes a list of texts, not one string")
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(texts), batch_size):
+            ids, offsets = self.featuriser.batch(texts[start:start + batch_size])
+            out[start:start + batch_size] = self.encode_ids(ids, offsets, side)
+        return out
+
+
+def load_weights(model_dir: Path, config: dict) -> dict[str, np.ndarray]:
+    weights = {}
+    for entry in config["weights"]:
+        path = model_dir / entry["file"]
+        shape = tuple(entry["shape"])
+        expected = int(np.prod(shape)) * WEIGHT_DTYPE.itemsize
+        if not path.is_file() or path.stat().st_size != expected:
+            raise ValueError(f"{path} is missing or truncated (expected {expected} bytes for shape "
+                             f"{list(shape)}); re-export the model")
+        weights[entry["name"]] = np.fromfile(path, dtype=WEIGHT_DTYPE).reshape(shape)
+    return weights
+
+
+def load_encoder(model_dir: str | Path, verify: bool = True) -> Encoder:
+    """Load a model directory for encoding with numpy only; verify=True recomputes the fingerprint."""
+    model_dir = Path(model_dir)
+    config = read_config(model_dir)
+    weights = load_weights(model_dir, config)
+    if verify:
+        actual = fingerprint(config, model_dir)
+        if actual != config.get("fingerprint"):
+            raise ValueError(f"model {model_dir} fails its checksum (stored fingerprint "
+                             f"{config.get('fingerprint')}, files give {actual}); re-export the model")
+    return Encoder(config, weights)
