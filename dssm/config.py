@@ -10,6 +10,12 @@ import dataclasses
 from dataclasses import dataclass
 
 
+LOSSES = ("softmax", "triplet")
+NEGATIVE_STRATEGIES = ("random", "semi-hard", "batch-hard", "batch-all", "bm25")
+POSITIVE_STRATEGIES = ("random", "hardest")
+DISTANCES = ("cosine", "sqeuclidean")
+
+
 @dataclass(frozen=True)
 class FeaturiserConfig:
     """Letter-trigram word hashing (docs/FORMAT.md section 1)."""
@@ -53,7 +59,7 @@ class TrainConfig:
     """Training hyper-parameters (dssm train --help)."""
 
     loss: str = "softmax"            # softmax | triplet
-    negatives: str = "in-batch"      # random | semi-hard | batch-hard | batch-all | in-batch | bm25
+    negatives: str = "batch-all"     # random | semi-hard | batch-hard | batch-all | bm25
     positives: str = "random"        # random | hardest (when a query has several positives)
     distance: str = "cosine"         # cosine | sqeuclidean (triplet loss)
     margin: float = 0.2
@@ -69,6 +75,10 @@ class TrainConfig:
     seed: int = 13
 
     def __post_init__(self) -> None:
+        for name, choices in (("loss", LOSSES), ("negatives", NEGATIVE_STRATEGIES),
+                              ("positives", POSITIVE_STRATEGIES), ("distance", DISTANCES)):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"unknown {name} {getattr(self, name)!r}; choose from {list(choices)}")
         _positive(self, "epochs", "batch_size", "val_pool", "patience", "bm25_depth")
         if self.margin < 0:
             raise ValueError(f"margin must be >= 0, got {self.margin}; try --margin 0.2")

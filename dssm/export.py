@@ -51,15 +51,12 @@ def all_weight_shapes(featuriser: FeaturiserConfig, tower: TowerConfig) -> dict[
 
 
 def random_weights(featuriser: FeaturiserConfig, tower: TowerConfig, seed: int = 0) -> dict[str, np.ndarray]:
-    """Glorot-uniform kernels and embeddings, zero biases: an untrained model for tests and golden files."""
+    """Glorot-uniform kernels, small uniform embeddings and biases: an untrained model for tests and golden files."""
     rng = np.random.default_rng(seed)
     weights = {}
     for name, shape in all_weight_shapes(featuriser, tower).items():
-        if len(shape) == 1:
-            weights[name] = np.zeros(shape, dtype=np.float32)
-        else:
-            limit = np.sqrt(6.0 / (shape[0] + shape[1])) if "kernel" in name else 0.05
-            weights[name] = rng.uniform(-limit, limit, size=shape).astype(np.float32)
+        limit = np.sqrt(6.0 / (shape[0] + shape[1])) if "kernel" in name else 0.05 if "embedding" in name else 0.1
+        weights[name] = rng.uniform(-limit, limit, size=shape).astype(np.float32)
     return weights
 
 
@@ -92,6 +89,7 @@ def save_model(out_dir: str | Path, featuriser: FeaturiserConfig, tower: TowerCo
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
+        tmp.chmod(0o755)                         # mkdtemp makes 0700; models are read by other users (ES)
         (tmp / "weights").mkdir()
         manifest = []
         for name, shape in shapes.items():

@@ -1,0 +1,80 @@
+"""The DSSM tower in Keras 3 (backend-agnostic `keras.ops`): trigram ids -> unit vector.
+
+Embedding-bag over trigram ids (sum / sqrt(n)), tanh dense layers (Huang et al. 2013: 300-300-128),
+L2 normalisation. The maths is docs/FORMAT.md section 2.2; `dssm.export.Encoder` is its numpy twin.
+"""
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from dssm.config import FeaturiserConfig, TowerConfig
+
+
+@keras.saving.register_keras_serializable(package="dssm")
+class Tower(keras.layers.Layer):
+    """ids int32 [batch, length] (0 = padding) -> vectors float32 [batch, layers[-1]].
+
+    Texts with no ids map to the zero vector. `call(ids, return_hidden=True)` also returns the
+    hidden layer outputs, for the layer-wise triplet regulariser.
+    """
+
+    def __init__(self, buckets: int, layers: tuple[int, ...] | list[int], **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.buckets = int(buckets)
+        self.sizes = tuple(int(size) for size in layers)
+
+    @classmethod
+    def from_configs(cls, featuriser: FeaturiserConfig, tower: TowerConfig, name: str = "tower") -> "Tower":
+        return cls(featuriser.buckets, tower.layers, name=name)
+
+    def build(self, input_shape=None) -> None:
+        sizes = self.sizes
+        self.embedding = self.add_weight(name="embedding", shape=(self.buckets + 1, sizes[0]),
+                                         initializer=keras.initializers.RandomUniform(-0.05, 0.05))
+        self.biases = [self.add_weight(name="bias_0", shape=(sizes[0],), initializer="zeros")]
+        self.kernels = []
+        for k in range(1, len(sizes)):
+            self.kernels.append(self.add_weight(name=f"kernel_{k}", shape=(sizes[k - 1], sizes[k]),
+                                                initializer="glorot_uniform"))
+            self.biases.append(self.add_weight(name=f"bias_{k}", shape=(sizes[k],), initializer="zeros"))
+
+    def call(self, ids, return_hidden: bool = False):
+        present = ops.cast(ops.greater(ids, 0), self.compute_dtype)              # [batch, length]
+        count = ops.sum(present, axis=1, keepdims=True)                          # [batch, 1]
+        weights = present / ops.sqrt(ops.maximum(count, 1.0))                    # sqrtn combiner
+        rows = ops.take(self.embedding, ids, axis=0)                             # [batch, length, d0]
+        bag = ops.einsum("bl,bld->bd", weights, rows)                            # [batch, d0]
+        hidden = [ops.tanh(bag + self.biases[0])]
+        for kernel, bias in zip(self.kernels, self.biases[1:]):
+            hidden.append(ops.tanh(ops.matmul(hidden[-1], kernel) + bias))
+        has_features = ops.cast(ops.greater(count, 0), self.compute_dtype)
+        vectors = l2_normalise(hidden[-1]) * has_features
+        return (vectors, hidden) if return_hidden else vectors
+
+    def named_weights(self, prefix: str) -> dict:
+        """Export names (FORMAT.md 2.1) -> numpy arrays."""
+        out = {f"{prefix}/embedding": ops.convert_to_numpy(self.embedding)}
+        for k, bias in enumerate(self.biases):
+            out[f"{prefix}/bias_{k}"] = ops.convert_to_numpy(bias)
+        for k, kernel in enumerate(self.kernels, start=1):
+            out[f"{prefix}/kernel_{k}"] = ops.convert_to_numpy(kernel)
+        return out
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "buckets": self.buckets, "layers": list(self.sizes)}
+
+
+def l2_normalise(x, epsilon: float = 1e-12):
+    """x / ||x||_2 along the last axis; zero rows stay zero. [batch, dim] -> [batch, dim]."""
+    norm = ops.sqrt(ops.maximum(ops.sum(ops.square(x), axis=-1, keepdims=True), epsilon * epsilon))
+    return x / norm
+
+
+def make_towers(featuriser: FeaturiserConfig, tower: TowerConfig) -> tuple[Tower, Tower]:
+    """(query tower, document tower): the SAME object twice when weights are shared."""
+    if tower.shared:
+        shared = Tower.from_configs(featuriser, tower, name="tower")
+        return shared, shared
+    return (Tower.from_configs(featuriser, tower, name="query_tower"),
+            Tower.from_configs(featuriser, tower, name="document_tower"))

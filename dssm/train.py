@@ -1,0 +1,208 @@
+"""`dssm train`: query-anchored triplet training with Keras `fit`, validation by retrieval, export.
+
+Pipeline: read pairs + corpus -> split validation by document -> featurise once -> (mine BM25
+negatives) -> tf.data -> `DSSMModel.fit` (MirroredStrategy when several GPUs are visible) with
+validation recall@10 / MRR@10 each epoch, early stopping, checkpoints, `--resume`, TensorBoard
+scalars and a CSV log -> export (dssm/export.py).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from dssm import export  # noqa: E402
+from dssm.config import FeaturiserConfig, TowerConfig, TrainConfig, to_dict  # noqa: E402
+from dssm.data import (Corpus, ReadStats, TrainingArrays, featurise_training, load_corpus,  # noqa: E402
+                       load_pairs, make_dataset, padded_to_csr, split_validation)
+from dssm.featurise import Featuriser  # noqa: E402
+from dssm.model import DSSMModel  # noqa: E402
+
+MONITOR = "val_mrr_at_10"
+
+
+@dataclass
+class TrainResult:
+    fingerprint: str
+    epochs_run: int
+    history: dict
+    stats: ReadStats
+
+
+def retrieval_metrics(query_vectors: np.ndarray, doc_vectors: np.ndarray, relevant: np.ndarray, k: int = 10) -> dict:
+    """recall@k and MRR@k of one relevant row per query. [q, dim], [docs, dim], int [q]."""
+    scores = query_vectors @ doc_vectors.T
+    own = scores[np.arange(len(relevant)), relevant]
+    rank = 1 + (scores > own[:, None]).sum(axis=1)              # ties count in the query's favour
+    hit = rank <= k
+    return {"recall_at_10": float(hit.mean()), "mrr_at_10": float(np.where(hit, 1.0 / rank, 0.0).mean())}
+
+
+class RetrievalValidation(keras.callbacks.Callback):
+    """Each epoch: rank a pool of documents for the validation queries with the numpy encoder."""
+
+    def __init__(self, model_config: dict, arrays: TrainingArrays, val_rows: np.ndarray, pool_size: int, seed: int):
+        super().__init__()
+        self.model_config = model_config
+        relevant_docs = arrays.doc_index[val_rows]
+        others = np.setdiff1d(np.arange(len(arrays.documents)), relevant_docs)
+        rng = np.random.default_rng(seed)
+        extra = rng.choice(others, size=min(len(others), max(pool_size - len(np.unique(relevant_docs)), 0)), replace=False)
+        pool = np.concatenate([np.unique(relevant_docs), extra])
+        position = {doc: n for n, doc in enumerate(pool.tolist())}
+        self.relevant = np.asarray([position[d] for d in relevant_docs.tolist()])
+        self.queries = padded_to_csr(arrays.queries[val_rows])
+        self.documents = padded_to_csr(arrays.documents[pool])
+
+    def on_epoch_end(self, epoch, logs=None):
+        encoder = export.Encoder({**self.model_config, "fingerprint": ""}, current_weights(self.model))
+        metrics = retrieval_metrics(encoder.encode_ids(*self.queries, side="query"),
+                                    encoder.encode_ids(*self.documents, side="document"), self.relevant)
+        if logs is not None:
+            logs.update({f"val_{name}": value for name, value in metrics.items()})
+
+
+class Throughput(keras.callbacks.Callback):
+    """Adds triplets/s (query, positive, negative per pair) to the logs shown by the progress bar."""
+
+    def __init__(self, batch_size: int):
+        super().__init__()
+        self.batch_size = batch_size
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started, self.seen = time.perf_counter(), 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen += self.batch_size
+        if logs is not None:
+            logs["triplets_per_s"] = self.seen / max(time.perf_counter() - self.started, 1e-9)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["triplets_per_s"] = self.seen / max(time.perf_counter() - self.started, 1e-9)
+
+
+class ScalarLog(keras.callbacks.Callback):
+    """TensorBoard event files (tf.summary) with every epoch's logs; `tensorboard --logdir OUT/logs`."""
+
+    def __init__(self, log_dir: Path):
+        super().__init__()
+        import tensorflow as tf
+        self.tf = tf
+        self.writer = tf.summary.create_file_writer(str(log_dir))
+
+    def on_epoch_end(self, epoch, logs=None):
+        with self.writer.as_default():
+            for name, value in (logs or {}).items():
+                self.tf.summary.write(name, float(value), step=epoch)
+        self.writer.flush()
+
+
+def current_weights(model: DSSMModel) -> dict:
+    weights = model.query_tower.named_weights(export.tower_prefixes(model.tower_config)["query"])
+    if model.document_tower is not model.query_tower:
+        weights.update(model.document_tower.named_weights("document_tower"))
+    return weights
+
+
+def distribution_strategy():
+    """MirroredStrategy over all GPUs when there are several; the default strategy otherwise."""
+    import tensorflow as tf
+    gpus = tf.config.list_logical_devices("GPU")
+    return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+
+
+def train(pairs_path: str, corpus_path: str | None, out_dir: str, featuriser: FeaturiserConfig,
+          tower: TowerConfig, config: TrainConfig, resume: bool = False, skip_missing: bool = False,
+          verbose: int = 1, extra_callbacks: list | None = None, log=print) -> TrainResult:
+    """Train a DSSM on (query, document) pairs and export it to out_dir."""
+    keras.utils.set_random_seed(config.seed)
+    out = Path(out_dir)
+    work = out.with_name(out.name + ".training")        # checkpoints, logs, resume state
+    if not resume and work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+
+    stats = ReadStats()
+    corpus = load_corpus(corpus_path, stats) if corpus_path else None
+    pairs, corpus = load_pairs(pairs_path, corpus, skip_missing, stats)
+    _report_reading(stats, log)
+    arrays = featurise_training(Featuriser(featuriser), pairs, corpus)
+    train_rows, val_rows = split_validation(pairs, config.val_fraction, config.seed)
+    if len(train_rows) < 2:
+        raise ValueError(f"only {len(train_rows)} training pairs after the validation split; add pairs or lower --val-fraction")
+    batch_size = min(config.batch_size, len(train_rows))
+    mined = _mine(arrays, pairs, corpus, config, log) if config.negatives == "bm25" else None
+    train_data = make_dataset(arrays, train_rows, batch_size, config.seed, shuffle=True, mined=mined)
+    val_data = make_dataset(arrays, val_rows, batch_size, config.seed, shuffle=False, mined=mined) if len(val_rows) else None
+    log(f"training on {len(train_rows)} pairs ({len(val_rows)} held out), {len(corpus.ids)} documents, "
+        f"loss={config.loss} negatives={config.negatives} batch={batch_size}")
+
+    with distribution_strategy().scope():
+        model = DSSMModel(featuriser, tower, config)
+        model.tower_config = tower
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+        model(next(iter(train_data)))                   # build the weights (resume restores into them)
+        model.optimizer.build(model.trainable_variables)
+
+    model_config = {"featuriser": to_dict(featuriser), "tower": to_dict(tower),
+                    "towers": export.tower_prefixes(tower)}
+    callbacks: list = []
+    monitor = "loss"
+    if len(val_rows):
+        callbacks.append(RetrievalValidation(model_config, arrays, val_rows, config.val_pool, config.seed))
+        monitor = MONITOR
+    callbacks += [
+        Throughput(batch_size),
+        keras.callbacks.EarlyStopping(monitor=monitor, mode="max" if monitor == MONITOR else "min",
+                                      patience=config.patience, restore_best_weights=True),
+        keras.callbacks.ModelCheckpoint(str(work / "checkpoints" / "epoch-{epoch:02d}.weights.h5"), save_weights_only=True),
+        keras.callbacks.CSVLogger(str(work / "train_log.csv"), append=resume),
+        ScalarLog(work / "logs"),
+        keras.callbacks.BackupAndRestore(str(work / "backup")),
+        *(extra_callbacks or []),
+    ]
+    history = model.fit(train_data, validation_data=val_data, epochs=config.epochs, callbacks=callbacks,
+                        verbose=verbose, shuffle=False)
+    epochs_run = len(history.history.get("loss", []))
+
+    training_info = {"config": to_dict(config), "pairs": len(pairs.queries), "documents": len(corpus.ids),
+                     "epochs_run": epochs_run, "history": {k: [float(v) for v in vs] for k, vs in history.history.items()}}
+
+    def write_keras(path: Path) -> None:
+        serving_model(model).save(path)
+
+    fingerprint = export.save_model(out, featuriser, tower, current_weights(model), training_info, write_keras)
+    log(f"model {fingerprint[:12]} written to {out} (logs: {work})")
+    return TrainResult(fingerprint, epochs_run, history.history, stats)
+
+
+def serving_model(model: DSSMModel) -> keras.Model:
+    """A functional Keras model {query ids, document ids} -> {query vector, document vector} for serving."""
+    query_ids = keras.Input(shape=(None,), dtype="int32", name="query_ids")
+    document_ids = keras.Input(shape=(None,), dtype="int32", name="document_ids")
+    return keras.Model({"query_ids": query_ids, "document_ids": document_ids},
+                       {"query": model.query_tower(query_ids), "document": model.document_tower(document_ids)})
+
+
+def _mine(arrays: TrainingArrays, pairs, corpus: Corpus, config: TrainConfig, log) -> np.ndarray:
+    from dssm.bm25 import mine_negatives
+    started = time.perf_counter()
+    mined = mine_negatives(corpus.texts, pairs.queries, arrays.doc_index, arrays.query_keys, config.bm25_depth)
+    log(f"mined BM25 negatives for {len(mined)} pairs in {time.perf_counter() - started:.1f}s")
+    return mined
+
+
+def _report_reading(stats: ReadStats, log) -> None:
+    if stats.replaced_bytes_lines:
+        log(f"warning: {stats.replaced_bytes_lines} lines had invalid UTF-8; the bytes were replaced by U+FFFD")
+    if stats.missing_doc_ids:
+        log(f"warning: skipped {len(stats.missing_doc_ids)} pairs naming unknown doc ids "
+            f"(first: {', '.join(stats.missing_doc_ids[:5])})")

@@ -1,0 +1,68 @@
+"""Regenerate the cross-language golden files in tests/golden/ (`make golden`).
+
+- featurise_cases.json: texts -> trigram ids under two featuriser configs (Python and Java must agree);
+- tiny_model/: a small exported model (random but fixed weights), FORMAT.md section 2;
+- query_vectors.json: texts -> query and document vectors of tiny_model (numpy encoder).
+Only regenerate after an intended format change (then bump format_version).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+from dssm.config import FeaturiserConfig, TowerConfig
+from dssm.export import load_encoder, random_weights, save_model
+from dssm.featurise import Featuriser
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+TEXTS = [
+    "", " ", "good", "Good", "a", "ab", "hello world", "Hello, World!", "  many   spaces\tand\ttabs\n",
+    "Straße", "STRASSE", "İstanbul", "ΣΊΣΥΦΟΣ", "Привет, мир!", "Ёлка и ёж", "Україна",
+    "東京都の天気", "北京 上海", "한국어 텍스트", "日本語とEnglishの混在", "عربى النص", "עברית",
+    "हिन्दी भाषा", "ไทย ภาษา", "café naïve résumé", "cafe\u0301 (combining accent)", "ﬁne ﬂour (ligatures)",
+    "ＦＵＬＬＷＩＤＴＨ １２３", "x² ½ ⅷ", "3d 2023 v1.2.3 42", "C++ & C# (NEAR) foo* \"quoted\"",
+    "e-mail: user@example.org, https://debian.org/", "😀🎉👍", "emoji 😀 between 🎉 words", "!!!???...",
+    "snake_case under_score", "tab\tseparated\tvalues", "Ω ohm sign and ℃", "\u00a0non\u00a0breaking",
+    "zero\u200bwidth\u200bspace", "Ǆemal ǅ ǆ titlecase", "ß ẞ ﬀ", "𝐀𝐁𝐂 mathematical bold",
+    "x" * 10000,
+    ("The quick brown fox jumps over the lazy dog. " * 250)[:10000],
+]
+
+CONFIGS = {
+    "default": FeaturiserConfig(),
+    "small_word_ngrams": FeaturiserConfig(buckets=1000, max_features=64, max_chars=300, word_ngrams=2),
+}
+
+TINY_FEATURISER = FeaturiserConfig(buckets=1024, max_features=128)
+TINY_TOWER = TowerConfig(layers=(16, 16, 8))
+
+
+def main() -> None:
+    GOLDEN.mkdir(parents=True, exist_ok=True)
+    cases = []
+    for name, config in CONFIGS.items():
+        featuriser = Featuriser(config)
+        for text in TEXTS:
+            cases.append({"config_name": name, "config": asdict(config), "text": text, "ids": featuriser.ids(text)})
+    write(GOLDEN / "featurise_cases.json", {"note": __doc__.splitlines()[0], "cases": cases})
+
+    model_dir = GOLDEN / "tiny_model"
+    shutil.rmtree(model_dir, ignore_errors=True)
+    save_model(model_dir, TINY_FEATURISER, TINY_TOWER, random_weights(TINY_FEATURISER, TINY_TOWER, seed=2013))
+    encoder = load_encoder(model_dir)
+    queries = encoder.encode(TEXTS, side="query")
+    documents = encoder.encode(TEXTS, side="document")
+    write(GOLDEN / "query_vectors.json", {
+        "model": "tiny_model", "fingerprint": encoder.fingerprint,
+        "cases": [{"text": t, "query": q.tolist(), "document": d.tolist()} for t, q, d in zip(TEXTS, queries, documents)]})
+
+
+def write(path: Path, payload: dict) -> None:
+    path.write_text(json.dumps(payload, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
