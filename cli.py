@@ -75,7 +75,7 @@ def main() -> None:
 @click.option("--seed", default=13, show_default=True, type=int)
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last finished epoch.")
 @click.option("--skip-missing", is_flag=True, help="Skip pairs naming doc ids absent from the corpus.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--quiet", is_flag=True, help="One line per epoch instead of a progress bar.")
 @user_errors
 def train(pairs, corpus, out, layers, buckets, max_features, word_ngrams, asymmetric, resume, skip_missing, quiet, **hyper):
     """Train a DSSM on (query, relevant document) pairs and export it to OUT."""
@@ -87,7 +87,7 @@ def train(pairs, corpus, out, layers, buckets, max_features, word_ngrams, asymme
     from dssm.train import train as run_training                      # imports TensorFlow
 
     result = run_training(pairs, corpus, out, featuriser, tower, config, resume=resume,
-                          skip_missing=skip_missing, verbose=0 if quiet else 1, log=click.echo)
+                          skip_missing=skip_missing, verbose=2 if quiet else 1, log=click.echo)
     best = max(result.history.get("val_mrr_at_10", [float("nan")]))
     click.echo(f"trained {result.epochs_run} epochs; best validation MRR@10 {best:.4f}; fingerprint {result.fingerprint}")
 

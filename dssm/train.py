@@ -169,10 +169,12 @@ def train(pairs_path: str, corpus_path: str | None, out_dir: str, featuriser: Fe
         keras.callbacks.BackupAndRestore(str(work / "backup")),
         *(extra_callbacks or []),
     ]
+    initial_val_loss = float(model.evaluate(val_data, verbose=0)) if val_data is not None and not resume else None
     history = model.fit(train_data, validation_data=val_data, epochs=config.epochs, callbacks=callbacks,
                         verbose=verbose, shuffle=False)
     epochs_run = len(history.history.get("loss", []))
 
+    history.history["initial_val_loss"] = [initial_val_loss] if initial_val_loss is not None else []
     training_info = {"config": to_dict(config), "pairs": len(pairs.queries), "documents": len(corpus.ids),
                      "epochs_run": epochs_run, "history": {k: [float(v) for v in vs] for k, vs in history.history.items()}}
 

@@ -1,0 +1,91 @@
+"""DSSM core throughput: featurisation, numpy encoding, CPU training (`make bench`).
+
+Medians of several runs in one process; writes a markdown fragment to benchmarks/out/core.md.
+Data: the shipped sample (data/), or debdesc-dev when --data points at it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from dssm.config import FeaturiserConfig, TowerConfig
+from dssm.export import load_encoder, random_weights, save_model
+from dssm.featurise import Featuriser, document_text
+
+OUT = Path(__file__).resolve().parent / "out"
+
+
+def median_rate(count: int, run, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return count / statistics.median(times)
+
+
+def training_rate(batch_size: int, steps: int, texts: list[str], queries: list[str]) -> float:
+    """Triplets/s of Keras fit steps (softmax, all in-batch negatives) at 300-300-128, after warm-up."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import tensorflow as tf
+
+    from dssm.config import TrainConfig
+    from dssm.model import DSSMModel
+
+    featuriser = Featuriser(FeaturiserConfig())
+    n = batch_size * steps
+    docs = featuriser.padded((texts * (n // len(texts) + 1))[:n], 512)
+    qs = featuriser.padded((queries * (n // len(queries) + 1))[:n])
+    data = tf.data.Dataset.from_tensor_slices({"query": qs, "pos": docs, "query_key": np.arange(n, dtype=np.int32),
+                                               "doc_key": np.arange(n, dtype=np.int32)}).batch(batch_size)
+    model = DSSMModel(FeaturiserConfig(), TowerConfig(), TrainConfig())
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    model.fit(data.take(2), epochs=1, verbose=0)                  # warm-up and tracing
+    rates = []
+    for _ in range(3):
+        started = time.perf_counter()
+        model.fit(data, epochs=1, verbose=0)
+        rates.append(n / (time.perf_counter() - started))
+    return statistics.median(rates)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", default="data/sample_corpus.jsonl")
+    parser.add_argument("--docs", type=int, default=5000)
+    parser.add_argument("--train-batch", type=int, default=256)
+    parser.add_argument("--train-steps", type=int, default=8)
+    args = parser.parse_args()
+    records = [json.loads(line) for _, line in zip(range(args.docs), open(args.data, encoding="utf-8"))]
+    texts = [document_text(r.get("title"), r.get("text")) for r in records]
+    queries = [r.get("title") or r["text"][:40] for r in records]
+
+    cold = median_rate(len(texts), lambda: Featuriser().batch(texts), 5)
+    warm_featuriser = Featuriser()
+    warm_featuriser.batch(texts)
+    warm = median_rate(len(texts), lambda: warm_featuriser.batch(texts), 5)
+    model_dir = OUT / "bench-model"
+    save_model(model_dir, FeaturiserConfig(), TowerConfig(), random_weights(FeaturiserConfig(), TowerConfig()))
+    encode = median_rate(len(texts), lambda: load_encoder(model_dir, verify=False).encode(texts, side="document"), 5)
+    train = training_rate(args.train_batch, args.train_steps, texts, queries)
+
+    lines = [f"Documents: {len(texts)} from `{args.data}` (mean {np.mean([len(t) for t in texts]):.0f} chars).", "",
+             "| measure | median | goal |", "|---|---|---|",
+             f"| featurise, cold word cache | {cold:,.0f} texts/s | |",
+             f"| featurise, warm word cache | {warm:,.0f} texts/s | |",
+             f"| numpy encoder incl. featurisation (300-300-128, cold cache) | {encode:,.0f} docs/s | >= 20,000 |",
+             f"| CPU training, softmax + in-batch negatives, batch {args.train_batch}, 300-300-128 | {train:,.0f} triplets/s | >= 20,000 |"]
+    OUT.mkdir(exist_ok=True)
+    (OUT / "core.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
