@@ -48,9 +48,12 @@ class BM25:
         out = np.full((len(queries), k), -1, dtype=np.int32)
         for start in range(0, len(queries), chunk):
             scores = (self.query_matrix(queries[start:start + chunk]) @ self.weights).toarray()
-            best = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+            k_eff = min(k, scores.shape[1])
+            top = np.argpartition(-scores, k_eff - 1, axis=1)[:, :k_eff]
+            order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
+            best = np.take_along_axis(top, order, axis=1)
             matched = np.take_along_axis(scores, best, axis=1) > 0
-            out[start:start + chunk] = np.where(matched, best, -1)
+            out[start:start + chunk, :k_eff] = np.where(matched, best, -1)
         return out
 
 

@@ -40,17 +40,28 @@ class Tower(keras.layers.Layer):
             self.biases.append(self.add_weight(name=f"bias_{k}", shape=(sizes[k],), initializer="zeros"))
 
     def call(self, ids, return_hidden: bool = False):
-        present = ops.cast(ops.greater(ids, 0), self.compute_dtype)              # [batch, length]
-        count = ops.sum(present, axis=1, keepdims=True)                          # [batch, 1]
-        weights = present / ops.sqrt(ops.maximum(count, 1.0))                    # sqrtn combiner
-        rows = ops.take(self.embedding, ids, axis=0)                             # [batch, length, d0]
-        bag = ops.einsum("bl,bld->bd", weights, rows)                            # [batch, d0]
-        hidden = [ops.tanh(bag + self.biases[0])]
+        count = ops.sum(ops.cast(ops.greater(ids, 0), self.compute_dtype), axis=1, keepdims=True)  # [batch, 1]
+        hidden = [ops.tanh(self.embedding_bag(ids) + self.biases[0])]
         for kernel, bias in zip(self.kernels, self.biases[1:]):
             hidden.append(ops.tanh(ops.matmul(hidden[-1], kernel) + bias))
         has_features = ops.cast(ops.greater(count, 0), self.compute_dtype)
         vectors = l2_normalise(hidden[-1]) * has_features
         return (vectors, hidden) if return_hidden else vectors
+
+    def embedding_bag(self, ids):
+        """sum of embedding rows of the non-padding ids / sqrt(their number): [batch, length] -> [batch, d0].
+
+        On TensorFlow one fused kernel (tf.sparse.segment_sqrt_n) that never materialises the
+        [batch, length, d0] gathered rows: about twice as fast to train on CPU. Elsewhere keras.ops.
+        """
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+            where = tf.where(ids > 0)
+            return tf.sparse.segment_sqrt_n(self.embedding, tf.gather_nd(ids, where), tf.cast(where[:, 0], tf.int32),
+                                            num_segments=tf.shape(ids)[0])
+        present = ops.cast(ops.greater(ids, 0), self.compute_dtype)              # [batch, length]
+        weights = present / ops.sqrt(ops.maximum(ops.sum(present, axis=1, keepdims=True), 1.0))
+        return ops.einsum("bl,bld->bd", weights, ops.take(self.embedding, ids, axis=0))
 
     def named_weights(self, prefix: str) -> dict:
         """Export names (FORMAT.md 2.1) -> numpy arrays."""

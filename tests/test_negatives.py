@@ -54,3 +54,18 @@ def test_positive_strategies_and_rows_without_negatives():
     picked = numpy(random_positives(mask, keras.random.SeedGenerator(3)))
     assert picked[0] in (0, 2)
     assert numpy(has_negative(mask)) == [True, False]
+
+
+def test_bm25_mined_negatives_exclude_positives_and_follow_bm25():
+    from dssm.bm25 import BM25, mine_negatives
+
+    documents = ["red apple pie", "green apple", "apple apple tart", "blue sky", "apple"]
+    top = BM25(documents).top(["apple pie", "sky"], k=3)
+    assert top[0, 0] == 0 and set(top[0].tolist()) <= {0, 1, 2, 4}
+    assert top[1].tolist() == [3, -1, -1]                      # only one document mentions "sky"
+    mined = mine_negatives(documents, ["apple pie", "apple pie", "sky"], np.array([0, 2, 3]),
+                           np.array([0, 0, 1]), depth=2)
+    assert mined.shape == (3, 2)
+    assert 0 not in mined[0] and 2 not in mined[0]            # both positives of the shared query excluded
+    assert mined[0].tolist() == mined[1].tolist()
+    assert mined[2].tolist() == [-1, -1]                      # nothing else matches "sky"

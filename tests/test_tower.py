@@ -1,4 +1,6 @@
+import keras
 import numpy as np
+import pytest
 from keras import ops
 from pytest import approx
 
@@ -27,7 +29,10 @@ def test_one_variable_set_for_both_towers():
     assert len(asymmetric.trainable_variables) == 12
 
 
-def test_keras_tower_equals_numpy_encoder():
+@pytest.mark.parametrize("fused_tensorflow_kernel", [True, False])
+def test_keras_tower_equals_numpy_encoder(monkeypatch, fused_tensorflow_kernel):
+    if not fused_tensorflow_kernel:                    # the keras.ops path other backends take
+        monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
     tower_config = TowerConfig(layers=(16, 12, 8))
     weights = random_weights(FEATURISER, tower_config, seed=5)
     tower, _ = make_towers(FEATURISER, tower_config)
