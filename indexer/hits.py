@@ -69,5 +69,11 @@ class Hits:
         return None if rank is None else self.scores[rank - 1]
 
     def top(self, k: int) -> "Hits":
-        """The first `k` hits (already in order)."""
-        return Hits(self.ids[:k], self.scores[:k])
+        """The first `k` hits (already in order, so nothing is re-sorted or re-checked)."""
+        if k >= len(self.ids):
+            return self
+        top = object.__new__(Hits)
+        object.__setattr__(top, "ids", self.ids[:k])
+        object.__setattr__(top, "scores", self.scores[:k])
+        object.__setattr__(top, "_ranks", {doc_id: rank for rank, doc_id in enumerate(top.ids, 1)})
+        return top

@@ -1,0 +1,216 @@
+"""Build, add to and delete from an embedded index directory, atomically.
+
+```
+INDEX/
+  manifest.json      format, model fingerprint, dims, metric, Annoy/BM25 params, counts, sha256 per file
+  documents.sqlite   id, title, text (indexer/store.py)
+  vectors.f32 ids.json   float32 [rows, dim] + row ids (indexer/vectors.py)
+  annoy.ann          angular Annoy over the non-zero rows (indexer/annoy_index.py)
+  bm25.*             BM25 impact matrix (indexer/lexical.py)
+```
+Every change is written into a temporary directory beside the target (`.INDEX.tmp-*`) and renamed into
+place at the end, so an interrupted build, add or delete leaves the previous index as it was (a search
+opening the index during the two renames of the swap may see it missing for that instant). One writer
+at a time: `.INDEX.lock` beside the index is locked while a build, add or delete runs.
+`index add`/`delete` update the document store and the vector file incrementally (no document is
+encoded twice) and rebuild BM25 and Annoy from them.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from itertools import islice
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from indexer.annoy_index import ANNOY_FILE, DEFAULT_N_TREES, DEFAULT_SEARCH_K, METRIC, SEED, build_annoy
+from indexer.documents import Document, iter_documents, scan_ids
+from indexer.lexical import Bm25Builder, bm25_files
+from indexer.manifest import MANIFEST_FILE, check_model, read_manifest, verify_files, write_manifest
+from indexer.store import DocumentStore
+from indexer.vectors import IDS_FILE, VECTORS_FILE, VectorWriter, open_vectors, read_ids, write_ids
+
+STORE_FILE = "documents.sqlite"
+INDEX_FILES = [STORE_FILE, VECTORS_FILE, IDS_FILE, ANNOY_FILE, *bm25_files()]
+BATCH_SIZE = 1024
+Progress = Callable[[int], None]  # called with the number of documents just encoded
+
+
+def batched(items: Iterable, size: int) -> Iterator[list]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def replace_directory(new: Path, target: Path) -> None:
+    """Rename `new` into place of `target`; the old directory is removed only after the rename."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.rename(target, old)
+    os.rename(new, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+@contextmanager
+def index_lock(target: Path) -> Iterator[None]:
+    """One writer per index: an exclusive lock on `.INDEX.lock` beside it (readers never wait)."""
+    with open(target.with_name(f".{target.name}.lock"), "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ValueError(f"another build, add or delete is writing {target}; wait for it to finish") from None
+        yield
+
+
+@contextmanager
+def staging(target: Path) -> Iterator[Path]:
+    """A temporary directory beside `target`, renamed onto it when the block succeeds, removed if not."""
+    if target.exists() and not target.is_dir():
+        raise ValueError(f"{target} is a file, not an index directory; choose another --out")
+    if target.exists() and any(target.iterdir()) and not (target / MANIFEST_FILE).is_file():
+        raise ValueError(f"{target} exists and is not a dssm index; choose a new --out or remove it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        tmp.chmod(0o755)
+        yield tmp
+        replace_directory(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def encode_into(documents: Iterable[Document], encoder, store: DocumentStore, writer: VectorWriter,
+                batch_size: int, progress: Progress | None, replace: bool = False) -> None:
+    """Encode documents (document tower) in batches into the store and the vector file."""
+    for batch in batched(documents, batch_size):
+        vectors = encoder.encode([doc.encoder_text() for doc in batch], side="document", batch_size=batch_size)
+        store.add(batch, replace=replace)
+        writer.append([doc.id for doc in batch], vectors)
+        if progress is not None:
+            progress(len(batch))
+
+
+def finish(tmp: Path, ids: list[str], store: DocumentStore, model: dict, annoy: dict) -> dict:
+    """Write ids, BM25 (from the store, in row order), Annoy (from the vector file) and the manifest."""
+    store.commit()
+    write_ids(tmp / IDS_FILE, ids)
+    builder = Bm25Builder()
+    for doc in store.documents(ids):
+        builder.add(doc.encoder_text())
+    store.close()
+    bm25 = builder.save(tmp)
+    vectors = open_vectors(tmp / VECTORS_FILE, len(ids), model["dim"])
+    items = build_annoy(vectors, tmp / ANNOY_FILE, annoy["n_trees"], on_disk_build=annoy["on_disk_build"],
+                        seed=annoy["seed"])
+    manifest = {"model": model, "metric": METRIC, "annoy": {**annoy, "items": items}, "bm25": bm25,
+                "counts": {"documents": len(ids), "zero_vectors": len(ids) - items},
+                "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    return write_manifest(tmp, manifest, INDEX_FILES)
+
+
+def annoy_params(n_trees: int, search_k: int, on_disk_build: bool) -> dict:
+    if n_trees < 1 or search_k < -1 or search_k == 0:
+        raise ValueError(f"need n_trees >= 1 and search_k >= 1 (or -1 for Annoy's default), "
+                         f"got n_trees={n_trees}, search_k={search_k}")
+    return {"n_trees": n_trees, "search_k": search_k, "seed": SEED, "on_disk_build": on_disk_build}
+
+
+def build_index(model_dir: str | Path, corpus: str | Path, out: str | Path, *, encoder=None,
+                n_trees: int = DEFAULT_N_TREES, search_k: int = DEFAULT_SEARCH_K, on_duplicate: str = "error",
+                on_disk_build: bool = False, batch_size: int = BATCH_SIZE,
+                progress: Progress | None = None) -> dict:
+    """Build an index of `corpus` with the model at `model_dir` into `out`; returns the manifest."""
+    out, annoy = Path(out), annoy_params(n_trees, search_k, on_disk_build)
+    if encoder is None:
+        from dssm.export import load_encoder
+        encoder = load_encoder(model_dir)
+    keep = scan_ids(corpus, on_duplicate)
+    if not keep:
+        raise ValueError(f"corpus {corpus} has no documents; give a JSONL/TSV/CSV file with id, title, text")
+    model = {"fingerprint": encoder.fingerprint, "path": str(Path(model_dir).resolve()), "dim": encoder.dim}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with index_lock(out), staging(out) as tmp:
+        store = DocumentStore.create(tmp / STORE_FILE)
+        store.connection.execute("PRAGMA journal_mode=OFF")
+        writer = VectorWriter(tmp / VECTORS_FILE, encoder.dim)
+        encode_into(iter_documents(corpus, on_duplicate, keep), encoder, store, writer, batch_size, progress)
+        writer.close()
+        manifest = finish(tmp, writer.ids, store, model, annoy)
+    return manifest
+
+
+def open_for_update(index_dir: Path) -> tuple[dict, list[str], np.ndarray]:
+    manifest = read_manifest(index_dir)
+    verify_files(index_dir, manifest)
+    ids = read_ids(index_dir / IDS_FILE)
+    return manifest, ids, open_vectors(index_dir / VECTORS_FILE, len(ids), manifest["model"]["dim"])
+
+
+def rewrite_index(index_dir: Path, manifest: dict, ids: list[str], vectors: np.ndarray, remove: set[str],
+                  add: Iterable[Document], encoder, batch_size: int, progress: Progress | None) -> dict:
+    """Copy the kept rows, append encoded new documents, rebuild BM25 and Annoy, swap in atomically."""
+    annoy = {key: manifest["annoy"][key] for key in ("n_trees", "search_k", "seed", "on_disk_build")}
+    with staging(index_dir) as tmp:
+        shutil.copy2(index_dir / STORE_FILE, tmp / STORE_FILE)
+        store = DocumentStore.open(tmp / STORE_FILE, readonly=False)
+        store.delete(remove)
+        writer = VectorWriter(tmp / VECTORS_FILE, manifest["model"]["dim"])
+        kept = np.array([row for row, doc_id in enumerate(ids) if doc_id not in remove], dtype=np.int64)
+        for start in range(0, len(kept), 65536):
+            rows = kept[start:start + 65536]
+            writer.append([ids[row] for row in rows], np.asarray(vectors[rows]))
+        encode_into(add, encoder, store, writer, batch_size, progress)
+        writer.close()
+        return finish(tmp, writer.ids, store, manifest["model"], annoy)
+
+
+def add_documents(index_dir: str | Path, corpus: str | Path, *, model_dir: str | Path | None = None,
+                  encoder=None, on_duplicate: str = "error", batch_size: int = BATCH_SIZE,
+                  progress: Progress | None = None) -> dict:
+    """Add the documents of `corpus`; ids already in the index are refused unless on_duplicate is
+    'last' (the new document replaces the old) or 'first' (the indexed one is kept)."""
+    index_dir = Path(index_dir)
+    read_manifest(index_dir)  # a clear error for a missing index before taking its lock
+    with index_lock(index_dir):
+        return add_locked(index_dir, corpus, model_dir, encoder, on_duplicate, batch_size, progress)
+
+
+def add_locked(index_dir: Path, corpus, model_dir, encoder, on_duplicate: str, batch_size: int,
+               progress: Progress | None) -> dict:
+    manifest, ids, vectors = open_for_update(index_dir)
+    model_dir = model_dir or manifest["model"]["path"]
+    if encoder is None:
+        from dssm.export import load_encoder
+        encoder = load_encoder(model_dir)
+    check_model(manifest, encoder.fingerprint, model_dir, index_dir)
+    keep = scan_ids(corpus, on_duplicate)
+    present = set(keep).intersection(ids)
+    if present and on_duplicate == "error":
+        listed = ", ".join(repr(doc_id) for doc_id in sorted(present)[:10])
+        raise ValueError(f"{len(present)} ids of {corpus} are already in the index: {listed}; "
+                         f"pass --on-duplicate last to replace them or first to keep the indexed ones")
+    remove = present if on_duplicate == "last" else set()
+    add = (doc for doc in iter_documents(corpus, on_duplicate, keep) if doc.id not in present or on_duplicate == "last")
+    return rewrite_index(index_dir, manifest, ids, vectors, remove, add, encoder, batch_size, progress)
+
+
+def delete_documents(index_dir: str | Path, doc_ids: Iterable[str]) -> dict:
+    """Delete documents by id; every id must be in the index (unknown ids are listed in the error)."""
+    index_dir, remove = Path(index_dir), set(doc_ids)
+    read_manifest(index_dir)  # a clear error for a missing index before taking its lock
+    with index_lock(index_dir):
+        manifest, ids, vectors = open_for_update(index_dir)
+        unknown = remove.difference(ids)
+        if unknown:
+            listed = ", ".join(repr(doc_id) for doc_id in sorted(unknown)[:10])
+            raise ValueError(f"{len(unknown)} ids are not in the index: {listed}; check the ids (nothing was deleted)")
+        return rewrite_index(index_dir, manifest, ids, vectors, remove, (), None, BATCH_SIZE, None)

@@ -1,0 +1,84 @@
+"""The embedded index opened for search: BM25 + Annoy + vector file + document store, one directory.
+
+`EmbeddedIndex` is a backend for `indexer.query.HybridSearcher`, with the same two retrieval methods as
+the Elasticsearch backend (`indexer/es_index.py`): `lexical(query, k, filter) -> Hits` and
+`semantic(vector, k, num_candidates, filter) -> Hits`.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+
+from indexer.annoy_index import ANNOY_FILE, AnnoySearcher
+from indexer.build import STORE_FILE
+from indexer.hits import Hits
+from indexer.lexical import Bm25Index
+from indexer.manifest import read_manifest, verify_files
+from indexer.store import DocumentStore
+from indexer.vectors import IDS_FILE, VECTORS_FILE, open_vectors, read_ids
+
+RERANK_FACTOR = 4  # exact re-rank: ask Annoy for 4 x k neighbours, re-score them from the vector file
+
+
+def no_filter(filter: object) -> None:
+    if filter is not None:
+        raise ValueError("filters need the Elasticsearch backend; the embedded index has none")
+
+
+class EmbeddedIndex:
+    def __init__(self, directory: Path, manifest: dict) -> None:
+        self.directory, self.manifest = directory, manifest
+        self.ids = read_ids(directory / IDS_FILE)
+        self.dim = manifest["model"]["dim"]
+        self.vectors = open_vectors(directory / VECTORS_FILE, len(self.ids), self.dim)
+        self.bm25 = Bm25Index.open(directory, len(self.ids))
+        self.annoy = AnnoySearcher(directory / ANNOY_FILE, self.dim, manifest["annoy"]["items"])
+        self.store = DocumentStore.open(directory / STORE_FILE)
+
+    @classmethod
+    def open(cls, directory: str | Path, verify: str = "quick") -> "EmbeddedIndex":
+        """Open for search after checking the manifest and every file (`verify`: quick | full)."""
+        directory = Path(directory)
+        manifest = read_manifest(directory)
+        verify_files(directory, manifest, verify)
+        try:
+            return cls(directory, manifest)
+        except (OSError, KeyError, sqlite3.DatabaseError, json.JSONDecodeError) as error:
+            raise ValueError(f"index {directory} could not be opened ({error}); "
+                             f"rebuild it with `dssm index build`") from None
+
+    @property
+    def fingerprint(self) -> str:
+        return self.manifest["model"]["fingerprint"]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def lexical(self, query: str, k: int, filter: object = None) -> Hits:
+        """BM25 top k (score higher is better)."""
+        no_filter(filter)
+        rows, scores = self.bm25.search(query, k)
+        return Hits([self.ids[row] for row in rows], scores).top(k)
+
+    def semantic(self, vector: np.ndarray, k: int, num_candidates: int | None = None, filter: object = None,
+                 exact: bool = False) -> Hits:
+        """Annoy top k by cosine; `num_candidates` is Annoy's search_k (default: the manifest's).
+
+        `exact`: ask Annoy for RERANK_FACTOR * k neighbours and re-score them exactly (float64 dot
+        products with the stored unit vectors) before keeping k.
+        """
+        no_filter(filter)
+        search_k = self.manifest["annoy"]["search_k"] if num_candidates is None else num_candidates
+        rows, cosines = self.annoy.search(vector, RERANK_FACTOR * k if exact else k, search_k)
+        if exact and len(rows):
+            cosines = np.asarray(self.vectors[rows], dtype=np.float64) @ vector.astype(np.float64)
+        return Hits([self.ids[row] for row in rows], cosines).top(k)
+
+    def titles(self, ids) -> dict[str, str]:
+        return self.store.titles(ids)
+
+    def close(self) -> None:
+        self.store.close()

@@ -1,0 +1,131 @@
+"""`manifest.json` of an embedded index: what was built, with which model, and a checksum per file.
+
+```json
+{"format": "dssm-search-index", "format_version": 1,
+ "model": {"fingerprint": "<64 hex>", "path": "/abs/models/demo", "dim": 128},
+ "metric": "angular", "annoy": {"n_trees": 50, "search_k": 20000, "seed": 42, "items": 99990},
+ "bm25": {"k1": 1.2, "b": 0.75, "documents": 100000, "terms": 181234, "average_length": 61.2},
+ "counts": {"documents": 100000, "zero_vectors": 10},
+ "files": {"vectors.f32": {"bytes": 51200000, "sha256": "...", "sample_sha256": "..."}, ...}}
+```
+Loading checks the format, every file's size and checksum (`verify_files`), and the model
+fingerprint; each refusal names the fix.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+FORMAT = "dssm-search-index"
+FORMAT_VERSION = 1
+MANIFEST_FILE = "manifest.json"
+
+
+SAMPLE_BYTES = 1 << 20  # "quick" checks hash the first and last MiB of each file
+VERIFY = ("quick", "full")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sample_sha256(path: Path) -> str:
+    """sha256 of the first and last MiB (the whole file when it is at most 2 MiB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        digest.update(handle.read(SAMPLE_BYTES))
+        size = path.stat().st_size
+        if size > SAMPLE_BYTES:
+            handle.seek(max(SAMPLE_BYTES, size - SAMPLE_BYTES))
+            digest.update(handle.read())
+    return digest.hexdigest()
+
+
+def describe_files(directory: Path, names: list[str]) -> dict[str, dict]:
+    return {name: {"bytes": (directory / name).stat().st_size, "sha256": sha256_file(directory / name),
+                   "sample_sha256": sample_sha256(directory / name)} for name in names}
+
+
+def write_manifest(directory: Path, manifest: dict, files: list[str]) -> dict:
+    """Add format fields and the size/sha256 of `files`, write manifest.json; returns the manifest."""
+    manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, **manifest,
+                "files": describe_files(directory, files)}
+    (directory / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    return manifest
+
+
+def read_manifest(directory: str | Path) -> dict:
+    directory = Path(directory)
+    path = directory / MANIFEST_FILE
+    if not directory.is_dir():
+        raise ValueError(f"index {directory} does not exist; build it with `dssm index build --out {directory}`")
+    if not path.is_file():
+        raise ValueError(f"{directory} is not a dssm index (no {MANIFEST_FILE}); "
+                         f"build one with `dssm index build --out {directory}`")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is corrupt ({error}); rebuild the index with `dssm index build`") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a dssm-search index manifest; rebuild the index with `dssm index build`")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{directory} has index format version {manifest.get('format_version')}, this "
+                         f"dssm-search reads version {FORMAT_VERSION}; rebuild it with `dssm index build`")
+    missing = missing_fields(manifest)
+    if missing:
+        listed = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        raise ValueError(f"{path} lacks {listed} (incomplete or from an older build); "
+                         f"rebuild the index with `dssm index build`")
+    return manifest
+
+
+def missing_fields(manifest: dict) -> list[str]:
+    """The required manifest fields that are absent, as dotted paths."""
+    required = {"model": ("fingerprint", "path", "dim"), "annoy": ("n_trees", "search_k", "seed", "items"),
+                "bm25": ("documents",), "counts": ("documents",), "files": ()}
+    missing = [key for key in required if not isinstance(manifest.get(key), dict)]
+    missing += [f"{key}.{field}" for key, fields in required.items() if key not in missing
+                for field in fields if field not in manifest[key]]
+    missing += [f"files.{name}.{field}" for name, entry in manifest.get("files", {}).items()
+                for field in ("bytes", "sha256", "sample_sha256") if not isinstance(entry, dict) or field not in entry]
+    return missing
+
+
+def verify_files(directory: Path, manifest: dict, verify: str = "full") -> None:
+    """Refuse a missing, truncated or altered file of the index.
+
+    `full` recomputes every file's sha256 (what `index add`/`delete` and `dssm index verify` do);
+    `quick` (a cold search) checks sizes and the sha256 of each file's first and last MiB, so its cost
+    does not grow with the index.
+    """
+    if verify not in VERIFY:
+        raise ValueError(f"unknown verification {verify!r}; choose from {list(VERIFY)}")
+    for name, expected in manifest["files"].items():
+        path = directory / name
+        if not path.is_file():
+            raise ValueError(f"index {directory} is missing {name}; rebuild it with `dssm index build`")
+        size = path.stat().st_size
+        if size != expected["bytes"]:
+            raise ValueError(f"index {directory}: {name} has {size} bytes, the manifest says "
+                             f"{expected['bytes']} (truncated or corrupt); rebuild it with `dssm index build`")
+    for name, expected in manifest["files"].items():
+        key, checksum = ("sha256", sha256_file) if verify == "full" else ("sample_sha256", sample_sha256)
+        if checksum(directory / name) != expected[key]:
+            raise ValueError(f"index {directory}: {name} fails its sha256 checksum (corrupt); "
+                             f"rebuild it with `dssm index build`")
+
+
+def check_model(manifest: dict, fingerprint: str, model_dir: str | Path | None, index_dir: Path) -> None:
+    """Refuse a model other than the one the index was built with, naming both fingerprints and the fix."""
+    built_with = manifest["model"]["fingerprint"]
+    if fingerprint != built_with:
+        raise ValueError(
+            f"index {index_dir} was built with model fingerprint {built_with[:16]}… "
+            f"({manifest['model'].get('path')}), but model {model_dir} has {fingerprint[:16]}…; "
+            f"rebuild the index with `dssm index build --model {model_dir} --out {index_dir}` "
+            f"or search with the model it was built with")
