@@ -10,11 +10,18 @@ import scipy.sparse
 
 from dssm.featurise import tokenise
 
+K1, B = 1.2, 0.75
+
+
+def idf(df: np.ndarray, n_docs: int) -> np.ndarray:
+    """Lucene's BM25 idf, never negative: `ln(1 + (N - df + 0.5) / (df + 0.5))`, shape [terms]."""
+    return np.log1p((n_docs - df + 0.5) / (df + 0.5))
+
 
 class BM25:
-    """Okapi BM25 with k1 = 1.2, b = 0.75 over a list of document texts."""
+    """Okapi BM25 over a list of document texts (the embedded index's lexical side uses the same idf)."""
 
-    def __init__(self, documents: list[str], k1: float = 1.2, b: float = 0.75) -> None:
+    def __init__(self, documents: list[str], k1: float = K1, b: float = B) -> None:
         self.vocabulary: dict[str, int] = {}
         rows, cols = [], []
         for row, text in enumerate(documents):
@@ -26,10 +33,10 @@ class BM25:
         counts.sum_duplicates()
         lengths = np.asarray(counts.sum(axis=1)).ravel()
         df = np.bincount(counts.indices, minlength=len(self.vocabulary))
-        idf = np.log(1.0 + (len(documents) - df + 0.5) / (df + 0.5)).astype(np.float32)
+        term_idf = idf(df, len(documents)).astype(np.float32)
         norm = k1 * (1 - b + b * lengths / max(lengths.mean(), 1e-9))
         tf = counts.tocoo()
-        weights = tf.data * (k1 + 1) / (tf.data + norm[tf.row]) * idf[tf.col]
+        weights = tf.data * (k1 + 1) / (tf.data + norm[tf.row]) * term_idf[tf.col]
         self.weights = scipy.sparse.csr_matrix((weights, (tf.row, tf.col)), shape=counts.shape).T.tocsr()
 
     def query_matrix(self, queries: list[str]) -> scipy.sparse.csr_matrix:

@@ -19,7 +19,6 @@ no token (punctuation only) has no lexical hits.
 """
 from __future__ import annotations
 
-import unicodedata
 from array import array
 from bisect import bisect_left
 from collections import Counter
@@ -27,22 +26,12 @@ from pathlib import Path
 from typing import Iterable
 
 import numpy as np
-import regex
 
-TOKEN = regex.compile(r"[\p{L}\p{N}\p{M}]+")
-K1, B = 1.2, 0.75
+from dssm.bm25 import B, K1, idf
+from dssm.featurise import tokenise as tokenize
+
 FILES = {"terms": "bm25.terms.txt", "indptr": "bm25.indptr.npy", "rows": "bm25.rows.npy",
          "impacts": "bm25.impacts.npy"}
-
-
-def tokenize(text: str) -> list[str]:
-    """`tokenize("C++ and Foo-bar") -> ['c', 'and', 'foo', 'bar']`."""
-    return TOKEN.findall(unicodedata.normalize("NFKC", text).casefold())
-
-
-def idf(df: np.ndarray, n_docs: int) -> np.ndarray:
-    """Lucene's BM25 idf: `ln(1 + (N - df + 0.5) / (df + 0.5))`, shape [terms]."""
-    return np.log1p((n_docs - df + 0.5) / (df + 0.5))
 
 
 class Bm25Builder:
