@@ -7,6 +7,7 @@ import pytest
 
 from dssm.config import FeaturiserConfig, TowerConfig
 from dssm.export import random_weights, save_model
+from es_fixtures import *  # noqa: F401,F403
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"

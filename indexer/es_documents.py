@@ -1,0 +1,61 @@
+"""Where the Elasticsearch build gets its `(id, title, text, vector)` rows from.
+
+- `from_embedded_index`: an index directory just written by `dssm index build --out`, so one run
+  pushes the very vectors Annoy holds (no second encoding);
+- `from_corpus`: a corpus encoded here with the document tower, batch by batch.
+"""
+from __future__ import annotations
+
+from itertools import islice
+from pathlib import Path
+from typing import Callable, Iterator
+
+from indexer.build import STORE_FILE
+from indexer.documents import iter_documents, scan_ids
+from indexer.es_index import Document
+from indexer.manifest import read_manifest, verify_files
+from indexer.store import DocumentStore
+from indexer.vectors import IDS_FILE, VECTORS_FILE, open_vectors, read_ids
+
+BATCH_SIZE = 1024
+
+
+def from_embedded_index(index_dir: str | Path) -> tuple[dict, Iterator[Document]]:
+    """(`manifest["model"]` {fingerprint, dim, path}, rows in index order) of an embedded index."""
+    index_dir = Path(index_dir)
+    manifest = read_manifest(index_dir)
+    verify_files(index_dir, manifest, "quick")
+    ids = read_ids(index_dir / IDS_FILE)
+    vectors = open_vectors(index_dir / VECTORS_FILE, len(ids), manifest["model"]["dim"])
+
+    def rows() -> Iterator[Document]:
+        store = DocumentStore.open(index_dir / STORE_FILE)
+        try:
+            for start in range(0, len(ids), BATCH_SIZE):
+                batch = ids[start:start + BATCH_SIZE]
+                documents = {doc.id: doc for doc in store.documents(batch)}
+                for row, doc_id in enumerate(batch, start):
+                    doc = documents[doc_id]
+                    yield doc.id, doc.title, doc.text, vectors[row]
+        finally:
+            store.close()
+
+    return manifest["model"], rows()
+
+
+def from_corpus(corpus: str | Path, encoder, on_duplicate: str = "error", batch_size: int = BATCH_SIZE,
+                progress: Callable[[int], None] | None = None) -> Iterator[Document]:
+    """Rows of `corpus` with document-tower vectors; duplicate ids are refused here, before any encoding."""
+    if not scan_ids(corpus, on_duplicate):
+        raise ValueError(f"corpus {corpus} has no documents; give a JSONL/TSV/CSV file with id, title, text")
+
+    def rows() -> Iterator[Document]:
+        documents = iter_documents(corpus, on_duplicate)
+        while batch := list(islice(documents, batch_size)):
+            texts = [doc.encoder_text() for doc in batch]
+            vectors = encoder.encode(texts, side="document", batch_size=batch_size)
+            if progress is not None:
+                progress(len(batch))
+            yield from ((doc.id, doc.title, doc.text, vector) for doc, vector in zip(batch, vectors))
+
+    return rows()

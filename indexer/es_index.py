@@ -1,0 +1,351 @@
+"""Elasticsearch backend: BM25 text fields + an HNSW `dense_vector`, rebuilt behind an alias.
+
+Layout of one concrete index `NAME-<UTC timestamp>` served by the alias `NAME`:
+`id` keyword, `title`/`text` text copied into `body` (analyzer option, `standard` by default: the
+integ-test server has no other; BM25 runs on `body`, title and text as one field like the embedded
+index), `vector` dense_vector (model dims, cosine, `hnsw` index options m/ef_construction, not
+quantised so scores are exact floats), and `_meta` {format, format_version, model_fingerprint, dims,
+model_path, counts, ...}. A build writes a fresh index through `indexer.es_bulk` (retries with backoff,
+rejects file), checks the count, then moves the alias atomically; the old index is deleted only after
+that (unless keep_old). Search: `EsIndex.lexical` / `EsIndex.semantic` return `Hits`.
+
+Documents are `(id, title, text, vector)` tuples whatever produced the vectors (float32 `[dim]`).
+An all-zero vector (a text without features, docs/FORMAT.md 2.2) is left out of the document: ES
+cosine refuses zero vectors, and its cosine with anything is 0, so kNN would never prefer it.
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+from elasticsearch import ApiError, ConnectionError, ConnectionTimeout, Elasticsearch, NotFoundError
+
+from indexer.es_bulk import BulkCounts, Document, Retry, load, vector_values
+from indexer.es_config import EsError
+from indexer.hits import Hits
+
+INDEX_FORMAT = "dssm-search-es"
+FORMAT_VERSION = 1
+VECTOR_FIELD = "vector"
+LEXICAL_FIELD = "body"  # title + text in one field (copy_to), as the embedded BM25 indexes them
+MAX_DIMS = 4096
+MAX_NUM_CANDIDATES = 10_000
+INDEX_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    """Mapping and settings of a new index; `dims` must be the model's."""
+
+    dims: int
+    analyzer: str = "standard"
+    m: int = 16
+    ef_construction: int = 100
+    shards: int = 1
+    replicas: int | None = None  # None: the server's default
+
+    def check(self) -> None:
+        if not 1 <= self.dims <= MAX_DIMS:
+            raise ValueError(f"dims must be in [1, {MAX_DIMS}], got {self.dims}")
+        if self.m < 2 or self.ef_construction < self.m:
+            raise ValueError(f"HNSW needs m >= 2 and ef_construction >= m, got m={self.m}, "
+                             f"ef_construction={self.ef_construction}")
+
+
+def index_meta(options: IndexOptions, fingerprint: str) -> dict:
+    return {"format": INDEX_FORMAT, "format_version": FORMAT_VERSION, "model_fingerprint": fingerprint,
+            "dims": options.dims, "similarity": "cosine", "analyzer": options.analyzer,
+            "hnsw": {"m": options.m, "ef_construction": options.ef_construction}}
+
+
+def index_body(options: IndexOptions, fingerprint: str) -> dict:
+    """`indices.create` arguments: settings (no refresh, async translog while bulk loading) and mappings.
+
+    `finish` restores refresh and per-request translog durability; a node lost mid-build can lose
+    acknowledged documents, which the count check then reports (the alias is not moved).
+    """
+    settings: dict = {"number_of_shards": options.shards, "refresh_interval": "-1",
+                      "translog": {"durability": "async"}}
+    if options.replicas is not None:
+        settings["number_of_replicas"] = options.replicas
+    text = {"type": "text", "analyzer": options.analyzer, "copy_to": LEXICAL_FIELD}
+    mappings = {
+        "dynamic": "strict",
+        "_meta": index_meta(options, fingerprint),
+        "properties": {
+            "id": {"type": "keyword"}, "title": text, "text": text,
+            LEXICAL_FIELD: {"type": "text", "analyzer": options.analyzer},
+            VECTOR_FIELD: {"type": "dense_vector", "dims": options.dims, "index": True, "similarity": "cosine",
+                           "index_options": {"type": "hnsw", "m": options.m,
+                                             "ef_construction": options.ef_construction}},
+        },
+    }
+    return {"settings": settings, "mappings": mappings}
+
+
+def check_name(name: str) -> None:
+    if not INDEX_NAME.fullmatch(name) or len(name) > 200:
+        raise ValueError(f"Elasticsearch index name {name!r} must be lowercase letters, digits, '.', '_' "
+                         f"or '-', start with a letter or digit, at most 200 characters")
+
+
+def read_meta(client: Elasticsearch, index: str) -> dict[str, dict | None]:
+    """`_meta` of every concrete index behind `index` (an index or an alias); None where absent."""
+    mappings = client.indices.get_mapping(index=index)
+    return {name: body.get("mappings", {}).get("_meta") for name, body in mappings.items()}
+
+
+def is_ours(meta: dict | None) -> bool:
+    return isinstance(meta, dict) and meta.get("format") == INDEX_FORMAT
+
+
+# --- build ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class BuildReport(BulkCounts):
+    alias: str = ""
+    index: str = ""
+    seconds: float = 0.0
+    old_indices: list[str] = field(default_factory=list)
+    deleted_old: bool = False
+
+    @property
+    def docs_per_second(self) -> float:
+        return self.indexed / self.seconds if self.seconds > 0 else 0.0
+
+    def summary(self) -> str:
+        text = (f"{self.alias} -> {self.index}: {self.indexed} documents in {self.seconds:.1f} s "
+                f"({self.docs_per_second:.0f} docs/s)")
+        if self.without_vector:
+            text += f", {self.without_vector} without vector (no features)"
+        if self.rejected:
+            text += f", {self.rejected} rejected (see {self.rejects_path})"
+        if self.old_indices:
+            text += f"; old {', '.join(self.old_indices)} {'deleted' if self.deleted_old else 'kept'}"
+        return text
+
+
+class BuildError(EsError):
+    """The build failed; the alias still serves the old index."""
+
+
+def previous_indices(client: Elasticsearch, alias: str, dims: int, force: bool) -> tuple[list[str], bool]:
+    """Indices the alias serves now, and whether `alias` is a concrete index to replace (force only).
+
+    Refuses (ValueError) an index without our `_meta` or with other dims, unless force.
+    """
+    if client.indices.exists_alias(name=alias):
+        concrete = False
+    elif client.indices.exists(index=alias):
+        concrete = True
+    else:
+        return [], False
+    metas = read_meta(client, alias)
+    for index, meta in metas.items():
+        if force:
+            continue
+        if concrete:
+            raise ValueError(f"{alias} is an existing index, not an alias; pass --force to replace it "
+                             f"(it is deleted when the new index takes its name)")
+        if not is_ours(meta):
+            raise ValueError(f"index {index} (alias {alias}) was not built by dssm-search (no {INDEX_FORMAT} "
+                             f"_meta); pass --force to replace it, or choose another --es-index")
+        if meta.get("dims") != dims:
+            raise ValueError(f"index {index} (alias {alias}) holds {meta.get('dims')}-dim vectors but the model "
+                             f"has {dims}; pass --force to replace it, or choose another --es-index")
+    return ([] if concrete else sorted(metas)), concrete
+
+
+def finish(client: Elasticsearch, report: BuildReport, options: IndexOptions, fingerprint: str,
+           max_rejects: int, extra_meta: dict) -> None:
+    """Refresh, count check, record counts in `_meta`; raises BuildError when the index is not usable."""
+    client.indices.put_settings(index=report.index, settings={"index": {
+        "refresh_interval": None, "translog": {"durability": "request"}}})
+    client.indices.refresh(index=report.index)
+    count = client.count(index=report.index)["count"]
+    if count != report.indexed:
+        raise BuildError(f"count check failed: {report.index} holds {count} documents but {report.indexed} "
+                         f"were acknowledged (duplicate ids in the input, or documents lost when a node restarted); "
+                         f"build again")
+    if report.rejected > max_rejects:
+        raise BuildError(f"{report.rejected} documents were rejected (limit {max_rejects}); see "
+                         f"{report.rejects_path}")
+    meta = {**extra_meta, **index_meta(options, fingerprint), "count": count, "rejected": report.rejected,
+            "without_vector": report.without_vector,
+            "built": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    client.indices.put_mapping(index=report.index, meta=meta)
+
+
+def swap_alias(client: Elasticsearch, alias: str, new_index: str, old_indices: list[str],
+               replace_concrete: bool) -> None:
+    """Point `alias` at `new_index` in one atomic `_aliases` call."""
+    actions: list[dict] = [{"remove": {"index": old, "alias": alias}} for old in old_indices]
+    if replace_concrete:
+        actions.append({"remove_index": {"index": alias}})
+    actions.append({"add": {"index": new_index, "alias": alias}})
+    client.indices.update_aliases(actions=actions)
+
+
+def new_index_name(alias: str) -> str:
+    return f"{alias}-{datetime.now(timezone.utc).strftime('%Y%m%d%H%M%S%f')}"
+
+
+def build(client: Elasticsearch, alias: str, documents: Iterable[Document], fingerprint: str,
+          options: IndexOptions, *, keep_old: bool = False, force: bool = False,
+          rejects_path: str | Path | None = None, max_rejects: int = 0, chunk_size: int = 500,
+          retry: Retry = Retry(), threads: int = 2, bulk_timeout: float = 120.0,
+          extra_meta: dict | None = None, progress: Callable[[int], None] | None = None) -> BuildReport:
+    """Write `documents` into a fresh `alias-<timestamp>` index and move `alias` onto it.
+
+    On any failure the new index is deleted and the alias keeps serving the old one (BuildError).
+    Rejected documents go to `rejects_path` (default `./<new index>.rejects.jsonl`). `extra_meta`
+    (e.g. {"model_path": ...}) is added to the index `_meta`.
+    """
+    check_name(alias)
+    options.check()
+    if chunk_size < 1 or max_rejects < 0 or threads < 1:
+        raise ValueError("chunk_size and threads must be >= 1, max_rejects >= 0")
+    old_indices, replace_concrete = previous_indices(client, alias, options.dims, force)
+    report = BuildReport(alias=alias, index=new_index_name(alias), old_indices=old_indices)
+    rejects_path = Path(rejects_path or f"{report.index}.rejects.jsonl")
+    start = time.perf_counter()
+    patient = client.options(request_timeout=bulk_timeout)  # index creation and merges can be slow
+    try:
+        patient.indices.create(index=report.index, **index_body(options, fingerprint))
+        load(patient, report.index, documents, VECTOR_FIELD, report, rejects_path, chunk_size, retry,
+             threads, progress)
+        finish(patient, report, options, fingerprint, max_rejects, extra_meta or {})
+        swap_alias(patient, alias, report.index, old_indices, replace_concrete)
+    except BaseException as error:
+        delete_quietly(client, report.index)
+        if isinstance(error, (ApiError, ConnectionError, ConnectionTimeout)):
+            raise BuildError(f"build of {report.index} failed, alias {alias} unchanged: "
+                             f"{type(error).__name__}: {error}") from error
+        raise
+    report.seconds = time.perf_counter() - start
+    if old_indices and not keep_old:
+        for old in old_indices:
+            patient.indices.delete(index=old)
+        report.deleted_old = True
+    return report
+
+
+def delete_quietly(client: Elasticsearch, index: str) -> None:
+    try:
+        client.options(request_timeout=30, max_retries=0, ignore_status=404).indices.delete(index=index)
+    except (ApiError, ConnectionError, ConnectionTimeout):
+        pass
+
+
+# --- search --------------------------------------------------------------------------------------
+
+
+class EsIndex:
+    """Search side of an index built by `build`: `lexical` (BM25) and `semantic` (kNN) `Hits`."""
+
+    def __init__(self, client: Elasticsearch, name: str, metas: dict[str, dict]) -> None:
+        """`metas`: `_meta` of each concrete index behind `name`; `meta` is the first one's."""
+        self.client, self.name, self.metas = client, name, metas
+        self.meta = next(iter(metas.values()))
+
+    @classmethod
+    def open(cls, client: Elasticsearch, name: str, fingerprint: str | None = None,
+             dims: int | None = None) -> "EsIndex":
+        """Open `name` (alias or index); refuses a foreign index or another model's (ValueError)."""
+        try:
+            metas = read_meta(client, name)
+        except NotFoundError:
+            raise ValueError(f"no Elasticsearch index or alias {name!r}; build it first "
+                             f"(dssm index build --es-index {name})") from None
+        for index, meta in metas.items():
+            if not is_ours(meta):
+                raise ValueError(f"index {index} was not built by dssm-search (no {INDEX_FORMAT} _meta)")
+        opened = cls(client, name, metas)
+        opened.check_model(fingerprint, dims)
+        return opened
+
+    def check_model(self, fingerprint: str | None = None, dims: int | None = None) -> None:
+        """Refuse a query model with other dims or another fingerprint than the index's (ValueError)."""
+        for index, meta in self.metas.items():
+            if dims is not None and meta.get("dims") != dims:
+                raise ValueError(f"index {index} holds {meta.get('dims')}-dim vectors but the model has {dims}; "
+                                 f"rebuild it with this model")
+            if fingerprint is not None and meta.get("model_fingerprint") != fingerprint:
+                raise ValueError(f"index {index} was built with model {str(meta.get('model_fingerprint'))[:12]}, "
+                                 f"not {fingerprint[:12]}; rebuild it with this model or search with that one")
+
+    def search(self, **body) -> list[dict]:
+        try:
+            return self.client.search(index=self.name, source=False, track_total_hits=False, **body)["hits"]["hits"]
+        except ApiError as error:
+            raise EsError(f"search on {self.name} failed: {error.meta.status} {error.message}") from None
+
+    def lexical(self, query: str, k: int, filter: dict | None = None,
+                fields: Sequence[str] = (LEXICAL_FIELD,)) -> Hits:
+        """BM25 over `fields` (default `body`: title + text as one field, as the embedded BM25 scores
+        them; `("title", "text")` gives a best-field `multi_match`); `filter` is ES query DSL."""
+        check_k(k)
+        clause: dict = {"multi_match": {"query": query, "fields": list(fields)}}
+        if filter:
+            clause = {"bool": {"must": [clause], "filter": [filter]}}
+        hits = self.search(query=clause, size=k)
+        return Hits([hit["_id"] for hit in hits], [hit["_score"] for hit in hits])
+
+    def semantic(self, vector: Sequence[float], k: int, num_candidates: int | None = None,
+                 filter: dict | None = None, exact: bool = False) -> Hits:
+        """Top-level kNN; scores are cosines (ES gives `(1 + cos) / 2`). A zero vector has no hits.
+
+        The `hnsw` (not quantised) field already scores every candidate with its exact cosine; there
+        is no brute-force mode here (`exact`), raise `num_candidates` for recall instead.
+        """
+        check_k(k)
+        if exact:
+            raise ValueError("exact re-ranking is for the embedded index; Elasticsearch hnsw scores are exact "
+                             "cosines already: raise --search-k (num_candidates) for recall")
+        values = vector_values(vector)
+        if values is None:
+            return Hits.empty()
+        if len(values) != self.meta.get("dims"):
+            raise ValueError(f"query vector has {len(values)} dims, index {self.name} has {self.meta.get('dims')}")
+        candidates = num_candidates if num_candidates is not None else min(MAX_NUM_CANDIDATES, max(100, 10 * k))
+        if not k <= candidates <= MAX_NUM_CANDIDATES:
+            raise ValueError(f"num_candidates must be in [k={k}, {MAX_NUM_CANDIDATES}], got {candidates}")
+        knn: dict = {"field": VECTOR_FIELD, "query_vector": values, "k": k, "num_candidates": candidates}
+        if filter:
+            knn["filter"] = filter
+        hits = self.search(knn=knn, size=k)
+        return Hits([hit["_id"] for hit in hits], [2.0 * hit["_score"] - 1.0 for hit in hits])
+
+
+    def titles(self, ids: Sequence[str]) -> dict[str, str]:
+        if not ids:
+            return {}
+        docs = self.client.mget(index=self.name, ids=list(ids), source_includes=["title"])["docs"]
+        return {doc["_id"]: doc["_source"].get("title", "") for doc in docs if doc.get("found")}
+
+
+class SplitBackend:
+    """Lexical hits from one backend and semantic hits from another (ES BM25 + local Annoy)."""
+
+    def __init__(self, lexical_backend, semantic_backend) -> None:
+        self.lexical_backend, self.semantic_backend = lexical_backend, semantic_backend
+
+    def lexical(self, query: str, k: int, filter: dict | None = None) -> Hits:
+        return self.lexical_backend.lexical(query, k, filter)
+
+    def semantic(self, vector: Sequence[float], k: int, num_candidates: int | None = None,
+                 filter: dict | None = None, **extra) -> Hits:
+        return self.semantic_backend.semantic(vector, k, num_candidates, filter, **extra)
+
+    def titles(self, ids: Sequence[str]) -> dict[str, str]:
+        return self.lexical_backend.titles(ids)
+
+
+def check_k(k: int) -> None:
+    if not isinstance(k, int) or not 1 <= k <= MAX_NUM_CANDIDATES:
+        raise ValueError(f"k must be an integer in [1, {MAX_NUM_CANDIDATES}], got {k!r}")
