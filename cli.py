@@ -275,37 +275,162 @@ def print_hits(fused, titles: dict, as_json: bool, explain: bool) -> None:
 @click.option("--filter", "es_filter", help='ES query DSL (JSON) applied to both sides, e.g. \'{"term": {"id": "abc"}}\' (--backend es).')
 @click.option("--model", type=click.Path(file_okay=False), help="Model directory (default: the one the index was built with).")
 @click.option("--mode", default="hybrid", show_default=True, help="hybrid | lexical (BM25 only) | semantic (vectors only).")
-@click.option("--fusion", default="linear", show_default=True, help="linear (alpha, norm) | rrf (rrf-k).")
+@click.option("--fusion", default="linear", show_default=True, help="linear (alpha, norm) | rrf (rrf-k). Fusion options not given come from the index's tuned setting (dssm tune-fusion), if any.")
 @click.option("--alpha", default=0.5, show_default=True, type=float, help="Linear fusion weight of the semantic side, in [0, 1].")
 @click.option("--norm", default="minmax", show_default=True, help="Score normalisation for linear fusion: minmax | zscore.")
 @click.option("--rrf-k", default=60, show_default=True, type=int, help="RRF rank constant.")
 @click.option("--k", default=10, show_default=True, type=int, help="Hits to return.")
-@click.option("--candidates", default=50, show_default=True, type=int, help="Hits taken from each side before fusion.")
+@click.option("--candidates", default=50, show_default=True, type=int, help="Hits taken from each side before fusion (or the tuned setting's).")
 @click.option("--search-k", type=int, help="Annoy search_k (default: the index's).")
 @click.option("--exact-rerank", is_flag=True, help="Re-score semantic candidates exactly from the stored vectors.")
+@click.option("--min-similarity", type=click.FloatRange(-1, 1), help="Drop semantic hits whose cosine is below this.")
+@click.option("--max-far", type=click.FloatRange(0, 1, min_open=True), help="Drop semantic hits below the cosine threshold of this false-accept rate, stored by `dssm calibrate` (e.g. 0.001).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per hit.")
 @click.option("--explain", is_flag=True, help="Show each side's score, rank and share of the fused score.")
 @click.option("--verify", is_flag=True, help="Check every index file's full sha256 first (default: sizes and first/last MiB).")
 @click.argument("query")
 @user_errors
-def search(index_dir, model, query, as_json, explain, verify, **options):
+def search(index_dir, model, query, as_json, explain, verify, min_similarity, max_far, **options):
     """Search the index for QUERY (hybrid BM25 + DSSM vectors by default)."""
     if es_search_requested(index_dir, options):
+        if min_similarity is not None or max_far is not None:
+            raise UsageError("--min-similarity and --max-far need --backend embedded")
         return es_search(index_dir, model, query, as_json, explain, **options)
+    from indexer.calibration import stored_threshold
     from indexer.query import HybridSearcher, SearchOptions, check_query
 
-    search_options = SearchOptions(mode=options["mode"], fusion=options["fusion"], alpha=options["alpha"],
-                                   norm=options["norm"], rrf_k=options["rrf_k"], k=options["k"],
-                                   candidates=options["candidates"], search_k=options["search_k"],
-                                   exact_rerank=options["exact_rerank"])
-    search_options.check()
+    given = typed_options(options, SearchOptions)  # the others: the index's tuned fusion, else the defaults
+    SearchOptions(**given, min_similarity=min_similarity).check()
     check_query(query)
     searcher = HybridSearcher.open(index_dir, model_dir=model, verify="full" if verify else "quick")
-    fused = searcher.search(query, search_options)
+    if max_far is not None:
+        min_similarity = stored_threshold(searcher.backend.manifest, max_far, min_similarity)
+    fused = searcher.search(query, **given, min_similarity=min_similarity)
     print_hits(fused, searcher.titles(fused.hits.ids), as_json, explain)
     if not fused.hits and not as_json:
         click.echo("no hits", err=True)
 
+
+# --- evaluation (indexer/evaluate.py, judgements.py, tuning.py, calibration.py, typos.py) ----
+
+def typed_options(options: dict, dataclass_type) -> dict:
+    """The options of `dataclass_type`'s fields that the user typed (not click defaults)."""
+    import dataclasses
+
+    from click.core import ParameterSource
+
+    context, fields = click.get_current_context(), {field.name for field in dataclasses.fields(dataclass_type)}
+    return {name: value for name, value in options.items()
+            if name in fields and context.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)}
+
+
+def evaluation_inputs(command):
+    """--index, --queries, --qrels, --model, --backend: shared by evaluate, tune-fusion and calibrate."""
+    options = [
+        click.option("--index", "index_dir", required=True, type=click.Path(), help="Index directory (dssm index build --out)."),
+        click.option("--queries", required=True, type=click.Path(dir_okay=False), help='JSONL {"qid", "query"} lines (or qid<TAB>query).'),
+        click.option("--qrels", required=True, type=click.Path(dir_okay=False), help="Lines qid doc_id rel (or TREC qid 0 doc_id rel); rel > 0 is relevant."),
+        click.option("--model", type=click.Path(file_okay=False), help="Model directory (default: the one the index was built with)."),
+        click.option("--backend", default="embedded", show_default=True, help="Search backend (embedded; es and es-plugin to come)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def open_judged(backend, index_dir, model, queries, qrels):
+    """(searcher, judgements); problems found in the files are printed on stderr, never hidden."""
+    from indexer.evaluate import document_ids, open_searcher
+    from indexer.judgements import Judgements, read_qrels, read_queries
+
+    queries, qrels = read_queries(queries), read_qrels(qrels)  # bad files fail before the index opens
+    searcher = open_searcher(backend, index_dir, model)
+    judged = Judgements.check(queries, qrels, document_ids(searcher))
+    for line in judged.warnings():
+        click.echo(f"warning: {line}", err=True)
+    return searcher, judged
+
+
+@main.command()
+@evaluation_inputs
+@click.option("--modes", default="lexical,semantic,hybrid", show_default=True, help="Comma-separated: lexical, semantic, hybrid.")
+@click.option("--k", default=10, show_default=True, type=click.IntRange(min=1), help="Cutoff of nDCG and MRR.")
+@click.option("--metrics", help="Comma-separated, e.g. ndcg@10,mrr@10,recall@100,map,precision@5 (default: ndcg@K,mrr@K,recall@DEPTH,map).")
+@click.option("--depth", default=100, show_default=True, type=click.IntRange(min=1), help="Hits per query in a run, and candidates taken from each side.")
+@click.option("--fusion", help="Hybrid fusion linear | rrf (default: the index's tuned setting, else linear).")
+@click.option("--alpha", type=float, help="Linear fusion weight of the semantic side (default: tuned, else 0.5).")
+@click.option("--norm", help="minmax | zscore (default: tuned, else minmax).")
+@click.option("--rrf-k", type=int, help="RRF rank constant (default: tuned, else 60).")
+@click.option("--typos", is_flag=True, help="Also evaluate typo'd queries (swap, drop or insert a letter) and report the loss.")
+@click.option("--typos-per", default="word", show_default=True, type=click.Choice(["word", "query"]), help="An edit in every word of 4+ letters, or in one such word per query.")
+@click.option("--typo-seed", default=13, show_default=True, type=int, help="Seed of the typo generator.")
+@click.option("--run-dir", type=click.Path(file_okay=False), help="Write TREC run files <mode>.run (and <mode>.typos.run) here.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of tables.")
+@user_errors
+def evaluate(index_dir, queries, qrels, model, backend, modes, k, metrics, depth, typos, typos_per, typo_seed, run_dir,
+             as_json, **fusion):
+    """Measure nDCG@K, MRR@K, Recall@DEPTH and MAP of each search mode on QUERIES judged by QRELS."""
+    from indexer import evaluate as evaluation
+    from indexer.typos import typo_queries
+
+    measures = evaluation.parse_metrics(metrics or f"ndcg@{k},mrr@{k},recall@{depth},map")
+    modes = evaluation.check_modes(part.strip() for part in modes.split(",") if part.strip())
+    searcher, judged = open_judged(backend, index_dir, model, queries, qrels)
+    options = evaluation.run_options(searcher.defaults, depth, **fusion)
+    report = {"queries": judged.counts(), "depth": depth, "fusion": evaluation.describe_fusion(options),
+              "scores": evaluation.evaluate(searcher, judged.queries, judged.qrels, modes, measures, depth, options, run_dir)}
+    if typos:
+        typo_scores = evaluation.evaluate(searcher, typo_queries(judged.queries, typo_seed, per=typos_per), judged.qrels, modes,
+                                          measures, depth, options, run_dir, run_suffix=".typos")
+        report.update(typos_per=typos_per, typos=typo_scores, typo_loss=evaluation.typo_losses(report["scores"], typo_scores))
+    click.echo(json.dumps(report, indent=2) if as_json else evaluation.format_report(report))
+
+
+@main.command("tune-fusion")
+@evaluation_inputs
+@click.option("--metric", default="ndcg@10", show_default=True, help="What the sweep maximises (ndcg@K, mrr@K, recall@K, map).")
+@click.option("--holdout", default=0.5, show_default=True, type=float, help="Fraction of the judged queries kept out of the sweep to score the chosen setting honestly (0: tune on all).")
+@click.option("--seed", default=13, show_default=True, type=int, help="Seed of the tune / held-out split.")
+@click.option("--candidates", default=100, show_default=True, type=click.IntRange(min=1), help="Hits taken from each side; stored with the setting, so search uses it too.")
+@click.option("--dry-run", is_flag=True, help="Print the result; leave the manifest as it is.")
+@user_errors
+def tune_fusion(index_dir, queries, qrels, model, backend, metric, holdout, seed, candidates, dry_run):
+    """Sweep linear (alpha 0..1 by 0.05, minmax | zscore) and rrf (rank constant) fusion; store the best in the index."""
+    from indexer.evaluate import retrieve_candidates, run_options
+    from indexer.query import SearchOptions
+    from indexer.tuning import format_result, save_fusion, split_queries
+    from indexer.tuning import tune_fusion as sweep
+
+    searcher, judged = open_judged(backend, index_dir, model, queries, qrels)
+    tune, held_out = split_queries(judged.queries, holdout, seed)
+    pool = retrieve_candidates(searcher, judged.queries, candidates, run_options(SearchOptions(), candidates))
+    result = sweep(pool, judged.qrels, tune, held_out, metric, candidates)
+    click.echo(format_result(result))
+    if not dry_run:
+        save_fusion(index_dir, result, source=f"{queries} (holdout {holdout:g}, seed {seed})")
+        click.echo(f"\nstored in {index_dir}/manifest.json: `dssm search` now uses it unless given --fusion/--alpha/...")
+
+
+@main.command()
+@evaluation_inputs
+@click.option("--non-pairs", default=100, show_default=True, type=click.IntRange(min=1), help="Random non-relevant documents drawn per query.")
+@click.option("--seed", default=13, show_default=True, type=int, help="Seed of the non-pair draw.")
+@click.option("--dry-run", is_flag=True, help="Print the result; leave the manifest as it is.")
+@user_errors
+def calibrate(index_dir, queries, qrels, model, backend, non_pairs, seed, dry_run):
+    """VAL@FAR (FaceNet) of the vectors on held-out QUERIES; store the cosine threshold of each FAR in the index."""
+    from indexer.calibration import calibrate as measure
+    from indexer.calibration import format_calibration, pair_cosines, save_calibration
+
+    searcher, judged = open_judged(backend, index_dir, model, queries, qrels)
+    if not hasattr(searcher.backend, "vectors"):
+        raise UsageError(f"calibration needs the index's vectors; backend {backend} has none here")
+    positives, negatives = pair_cosines(searcher.backend, searcher.encoder, judged.queries, judged.qrels, non_pairs, seed)
+    section = {**measure(positives, negatives), "queries": f"{queries} (seed {seed})"}
+    click.echo(format_calibration(section))
+    if not dry_run:
+        save_calibration(index_dir, section)
+        click.echo(f"\nstored in {index_dir}/manifest.json: use it with `dssm search --max-far 0.001`")
 
 
 # --- Elasticsearch (indexer/es_*.py) ---------------------------------------------------------

@@ -9,12 +9,17 @@
  "files": {"vectors.f32": {"bytes": 51200000, "sha256": "...", "sample_sha256": "..."}, ...}}
 ```
 Loading checks the format, every file's size and checksum (`verify_files`), and the model
-fingerprint; each refusal names the fix.
+fingerprint; each refusal names the fix. Optional sections written after the build by
+`update_sections` (`dssm tune-fusion`, `dssm calibrate`): `"fusion"` (the tuned default fusion,
+indexer/tuning.py) and `"calibration"` (cosine thresholds per false-accept rate, indexer/calibration.py).
+They describe no file, so adding them leaves every checksum valid.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import tempfile
 from pathlib import Path
 
 FORMAT = "dssm-search-index"
@@ -56,6 +61,41 @@ def write_manifest(directory: Path, manifest: dict, files: list[str]) -> dict:
     manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, **manifest,
                 "files": describe_files(directory, files)}
     (directory / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    return manifest
+
+
+SECTIONS = ("fusion", "calibration")  # written by update_sections; the build's fields are not
+
+
+def update_sections(directory: str | Path, sections: dict[str, dict]) -> dict:
+    """Set optional manifest `sections` (see SECTIONS) atomically; returns the new manifest.
+
+    Holds the index's writer lock (no `index add`/`delete` can swap the directory meanwhile), checks
+    the files first (a corrupt index is not tuned), writes a temporary file beside manifest.json and
+    renames it over (a reader sees the old or the new manifest, never half of one).
+    """
+    from indexer.build import index_lock  # build imports this module
+
+    unknown = sorted(set(sections) - set(SECTIONS))
+    if unknown:
+        raise ValueError(f"unknown manifest sections {unknown}; choose from {list(SECTIONS)}")
+    directory = Path(directory)
+    read_manifest(directory)  # a clear error for a missing index before taking its lock
+    with index_lock(directory.resolve()):
+        manifest = read_manifest(directory)
+        verify_files(directory, manifest, "quick")
+        manifest.update(sections)
+        handle, tmp = tempfile.mkstemp(prefix=f".{MANIFEST_FILE}.", dir=directory)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, directory / MANIFEST_FILE)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     return manifest
 
 

@@ -5,8 +5,11 @@ with `lexical(query, k, filter) -> Hits` and `semantic(vector, k, num_candidates
 (`indexer.embedded.EmbeddedIndex`, `indexer.es_index`); the encoder is `dssm.export.load_encoder(...)`.
 
     searcher = HybridSearcher.open("indexes/demo")
-    fused = searcher.search("tcl bindings to libcurl", SearchOptions(k=5))
+    fused = searcher.search("tcl bindings to libcurl", k=5)
     fused.hits.ids, fused.explanations[0].formula()
+
+Defaults: `searcher.defaults` is `SearchOptions()` with the fusion setting that `dssm tune-fusion` stored
+in the index manifest (section "fusion"), if any; keyword overrides and an explicit `options` win.
 """
 from __future__ import annotations
 
@@ -35,6 +38,7 @@ class SearchOptions:
     candidates: int = DEFAULT_CANDIDATES  # hits taken from each side before fusion (at least k)
     search_k: int | None = None         # Annoy search_k / ES num_candidates; None: the index default
     exact_rerank: bool = False          # embedded: re-score semantic candidates from the vector file
+    min_similarity: float | None = None  # drop semantic hits with a cosine below this (dssm calibrate)
 
     def check(self) -> None:
         if self.mode not in MODES:
@@ -49,6 +53,33 @@ class SearchOptions:
             raise ValueError(f"candidates must be a positive integer, got {self.candidates!r}")
         if self.search_k is not None and (self.search_k == 0 or self.search_k < -1):
             raise ValueError(f"search_k must be >= 1 (or -1 for Annoy's default), got {self.search_k!r}")
+        if self.min_similarity is not None and not (isinstance(self.min_similarity, (int, float))
+                                                    and -1.0 <= self.min_similarity <= 1.0):
+            raise ValueError(f"min_similarity is a cosine in [-1, 1], got {self.min_similarity!r}")
+
+
+TUNED_FIELDS = ("fusion", "alpha", "norm", "rrf_k", "candidates")  # what manifest["fusion"] may set
+
+
+def tuned_options(manifest: dict | None) -> SearchOptions:
+    """`SearchOptions()` with the index's tuned fusion (manifest section "fusion"), if it has one."""
+    tuned = (manifest or {}).get("fusion")
+    if not tuned:
+        return SearchOptions()
+    try:
+        options = SearchOptions(**{name: tuned[name] for name in TUNED_FIELDS if name in tuned})
+        options.check()
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"the index's tuned fusion setting is invalid ({error}); "
+                         f"re-run `dssm tune-fusion` on the index") from None
+    return options
+
+
+def above(hits: Hits, min_similarity: float | None) -> Hits:
+    """The hits whose score is at least `min_similarity` (all of them when it is None)."""
+    if min_similarity is None:
+        return hits
+    return Hits.from_pairs((doc_id, score) for doc_id, score in hits if score >= min_similarity)
 
 
 def check_query(query: str) -> str:
@@ -60,8 +91,9 @@ def check_query(query: str) -> str:
 class HybridSearcher:
     """`search(query, options) -> rules.Fused` (hits and one explanation per hit)."""
 
-    def __init__(self, backend, encoder) -> None:
+    def __init__(self, backend, encoder, defaults: SearchOptions | None = None) -> None:
         self.backend, self.encoder = backend, encoder
+        self.defaults = defaults or tuned_options(getattr(backend, "manifest", None))
 
     @classmethod
     def open(cls, index_dir: str | Path, model_dir: str | Path | None = None, encoder=None,
@@ -89,8 +121,13 @@ class HybridSearcher:
         """Query vector float32 [dim] (query tower); all zero for a query without features."""
         return self.encoder.encode([query], side="query")[0]
 
-    def retrieve(self, query: str, options: SearchOptions, filter: object = None) -> tuple[Hits, Hits]:
-        """(lexical, semantic) candidate lists; a side the mode does not use is empty."""
+    def retrieve(self, query: str, options: SearchOptions, filter: object = None,
+                 vector: np.ndarray | None = None) -> tuple[Hits, Hits]:
+        """(lexical, semantic) candidate lists; a side the mode does not use is empty.
+
+        `vector`: the query's vector when the caller embedded a batch of queries at once (evaluation).
+        Semantic hits below `options.min_similarity` are dropped.
+        """
         depth = max(options.candidates, options.k)
         lexical = Hits.empty()
         semantic = Hits.empty()
@@ -98,13 +135,15 @@ class HybridSearcher:
             lexical = self.backend.lexical(query, depth, filter)
         if options.mode in ("hybrid", "semantic"):
             extra = {"exact": True} if options.exact_rerank else {}
-            semantic = self.backend.semantic(self.embed(query), depth, options.search_k, filter, **extra)
+            vector = self.embed(query) if vector is None else vector
+            semantic = above(self.backend.semantic(vector, depth, options.search_k, filter, **extra),
+                             options.min_similarity)
         return lexical, semantic
 
     def search(self, query: str, options: SearchOptions | None = None, filter: object = None,
                **overrides) -> rules.Fused:
-        """Search with `options` (or SearchOptions(**overrides)); raises ValueError on bad input."""
-        options = replace(options or SearchOptions(), **overrides)
+        """Search with `options` (default: `self.defaults`) and `overrides`; ValueError on bad input."""
+        options = replace(options or self.defaults, **overrides)
         options.check()
         check_query(query)
         lexical, semantic = self.retrieve(query, options, filter)
