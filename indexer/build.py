@@ -32,7 +32,7 @@ import numpy as np
 from indexer.annoy_index import ANNOY_FILE, DEFAULT_N_TREES, DEFAULT_SEARCH_K, METRIC, SEED, build_annoy
 from indexer.documents import Document, iter_documents, scan_ids
 from indexer.lexical import Bm25Builder, bm25_files
-from indexer.manifest import MANIFEST_FILE, check_model, read_manifest, verify_files, write_manifest
+from indexer.manifest import MANIFEST_FILE, SECTIONS, check_model, read_manifest, verify_files, write_manifest
 from indexer.store import DocumentStore
 from indexer.vectors import IDS_FILE, VECTORS_FILE, VectorWriter, open_vectors, read_ids, write_ids
 
@@ -99,8 +99,12 @@ def encode_into(documents: Iterable[Document], encoder, store: DocumentStore, wr
             progress(len(batch))
 
 
-def finish(tmp: Path, ids: list[str], store: DocumentStore, model: dict, annoy: dict) -> dict:
-    """Write ids, BM25 (from the store, in row order), Annoy (from the vector file) and the manifest."""
+def finish(tmp: Path, ids: list[str], store: DocumentStore, model: dict, annoy: dict,
+           carried: dict | None = None) -> dict:
+    """Write ids, BM25 (from the store, in row order), Annoy (from the vector file) and the manifest.
+
+    carried: manifest sections kept from the index being updated (tuned fusion, calibration).
+    """
     store.commit()
     write_ids(tmp / IDS_FILE, ids)
     builder = Bm25Builder()
@@ -113,7 +117,7 @@ def finish(tmp: Path, ids: list[str], store: DocumentStore, model: dict, annoy: 
                         seed=annoy["seed"])
     manifest = {"model": model, "metric": METRIC, "annoy": {**annoy, "items": items}, "bm25": bm25,
                 "counts": {"documents": len(ids), "zero_vectors": len(ids) - items},
-                "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+                "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **(carried or {})}
     return write_manifest(tmp, manifest, INDEX_FILES)
 
 
@@ -170,7 +174,8 @@ def rewrite_index(index_dir: Path, manifest: dict, ids: list[str], vectors: np.n
             writer.append([ids[row] for row in rows], np.asarray(vectors[rows]))
         encode_into(add, encoder, store, writer, batch_size, progress)
         writer.close()
-        return finish(tmp, writer.ids, store, manifest["model"], annoy)
+        carried = {key: manifest[key] for key in SECTIONS if key in manifest}   # same model: still valid
+        return finish(tmp, writer.ids, store, manifest["model"], annoy, carried)
 
 
 def add_documents(index_dir: str | Path, corpus: str | Path, *, model_dir: str | Path | None = None,

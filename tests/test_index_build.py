@@ -182,6 +182,16 @@ def test_add_existing_id_refused_or_replaced(built, corpus, tmp_path):
     assert searcher.titles([first.id]) == {first.id: first.title}
 
 
+def test_add_and_delete_keep_tuned_fusion_and_calibration(built, corpus):
+    from indexer.manifest import update_sections
+
+    update_sections(built, {"fusion": {"fusion": "linear", "alpha": 0.3, "norm": "zscore"}})
+    first = list(iter_documents(corpus))[0]
+    manifest = delete_documents(built, [first.id])
+    assert manifest["fusion"] == {"fusion": "linear", "alpha": 0.3, "norm": "zscore"}
+    verify_files(built, manifest)
+
+
 def test_delete(built, corpus):
     first, second = list(iter_documents(corpus))[:2]
     manifest = delete_documents(built, [first.id])
