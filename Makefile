@@ -24,7 +24,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 install: $(VENV)/.installed ## make .venv and install dssm-search with its dev extras
 
 demo: install ## train on the shipped sample, build the embedded index, run a few searches
-	$(DSSM) train --pairs $(DATA)/sample_pairs.jsonl --corpus $(DATA)/sample_corpus.jsonl --out $(DEMO_MODEL) --epochs 8
+	$(DSSM) train --pairs $(DATA)/sample_pairs.jsonl --corpus $(DATA)/sample_corpus.jsonl --out $(DEMO_MODEL) --epochs 8 --quiet
 	$(DSSM) index build --model $(DEMO_MODEL) --corpus $(DATA)/sample_corpus.jsonl --out $(DEMO_INDEX)
 	@while IFS= read -r q; do echo; echo "== $$q"; $(DSSM) search --index $(DEMO_INDEX) --k 5 "$$q"; done < $(DATA)/demo_queries.txt
 

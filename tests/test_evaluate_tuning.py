@@ -97,7 +97,7 @@ def test_saved_setting_keeps_the_index_valid_and_becomes_the_default(index_copy)
     searcher = HybridSearcher.open(index_copy)
     assert searcher.defaults == SearchOptions(alpha=0.55, norm="minmax", candidates=30)
     query = "library for image processing"
-    assert searcher.search(query).hits == searcher.search(query, SearchOptions(alpha=0.55, candidates=30)).hits
+    assert searcher.search(query).hits == searcher.search(query, SearchOptions(alpha=0.55, norm="minmax", candidates=30)).hits
     assert searcher.search(query, alpha=0.2).explanations[0].semantic.weight == 0.2     # explicit wins
 
 

@@ -97,24 +97,26 @@ def test_explanation_parts_sum_to_fused():
 
 
 def test_single_hit_is_kept():
-    fused = linear(Hits(["x"], [0.3]), Hits.empty(), alpha=0.5)
+    fused = linear(Hits(["x"], [0.3]), Hits.empty(), alpha=0.5, norm="minmax")
     assert fused.hits.ids == ("x",) and fused.hits.scores == (approx(0.5 * 0 + 0.5 * 1.0),)
+    fused = linear(Hits(["x"], [0.3]), Hits.empty(), alpha=0.5, norm="zscore")   # std 0 -> z = 0, still kept
+    assert fused.hits.ids == ("x",) and fused.hits.scores == (approx(0.0),)
 
 
 def test_one_side_empty_semantic_still_answers():
-    fused = linear(Hits.empty(), SEMANTIC, alpha=0.5)
+    fused = linear(Hits.empty(), SEMANTIC, alpha=0.5, norm="minmax")
     assert fused.hits.ids == ("c", "d", "a")
     assert fused.hits.scores == approx((0.5, 0.5 * 0.5, 0.0))
 
 
 def test_constant_scores_ties_by_id():
-    fused = linear(Hits(["z", "y"], [1.0, 1.0]), Hits(["x", "w"], [0.2, 0.2]), alpha=0.5)
+    fused = linear(Hits(["z", "y"], [1.0, 1.0]), Hits(["x", "w"], [0.2, 0.2]), alpha=0.5, norm="minmax")
     assert fused.hits.ids == ("w", "x", "y", "z") and set(fused.hits.scores) == {0.5}
 
 
 @pytest.mark.parametrize("alpha, first", [(0.0, "a"), (1.0, "c")])
 def test_alpha_bounds_pick_one_side(alpha, first):
-    fused = linear(LEXICAL, SEMANTIC, alpha=alpha)
+    fused = linear(LEXICAL, SEMANTIC, alpha=alpha, norm="minmax")
     assert fused.hits.ids[0] == first and fused.hits.scores[0] == 1.0
 
 

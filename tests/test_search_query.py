@@ -28,7 +28,7 @@ def searcher(tiny_model, tmp_path_factory) -> HybridSearcher:
 
 def test_hybrid_is_the_linear_fusion_of_both_sides(searcher):
     query = "library for image processing"
-    options = SearchOptions(k=5, candidates=50)
+    options = SearchOptions(k=5, candidates=50, norm="minmax")
     lexical, semantic = searcher.retrieve(query, options)
     fused = searcher.search(query, options)
     n_lexical, n_semantic = minmax(lexical), minmax(semantic)
