@@ -20,6 +20,7 @@ DEBDESC = ROOT.parent / "shared" / "data" / "debdesc-dev"
 # (fragment, title, command to refresh it or None for fragments made by longer runs)
 SECTIONS = [
     ("core", "DSSM core throughput", [sys.executable, "benchmarks/bench_core.py"]),
+    ("training", "DSSM training runs on debdesc-dev", None),
     ("quality", "Retrieval quality on debdesc-dev (dev queries)", [sys.executable, "benchmarks/bench_quality.py"]),
     ("ablation", "Negative-strategy ablation (debdesc-dev)", None),
     ("search", "Embedded index and hybrid search", [sys.executable, "benchmarks/bench_search.py"]),

@@ -65,8 +65,8 @@ class TrainConfig:
     margin: float = 0.2
     gamma: float = 20.0              # softmax smoothing factor (DSSM's gamma)
     layer_weight: float = 0.0        # weight of the layer-wise triplet regulariser (0 = off)
-    epochs: int = 10
-    batch_size: int = 256
+    epochs: int = 12
+    batch_size: int = 512            # more in-batch negatives per query (BENCHMARKS.md: quality runs)
     learning_rate: float = 2e-3
     val_fraction: float = 0.05
     val_pool: int = 20000            # documents ranked per validation query
