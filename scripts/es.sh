@@ -16,7 +16,7 @@
 #   ES_USER     when run as root: system user `dssm-es` (ES refuses root), created when missing;
 #               otherwise the calling user.
 #   ES_JAVA_HOME ${ES_JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64} (the zip has no bundled JDK)
-# Node: 127.0.0.1:${ES_PORT:-9200}, discovery.type=single-node, heap ${ES_HEAP:-512m},
+# Node: 127.0.0.1:${ES_PORT:-9200} (transport ES_PORT + 100, so extra nodes on 9301/9302 never collide), discovery.type=single-node, heap ${ES_HEAP:-512m},
 #   xpack.security.enabled=false, disk threshold off. Data persists in $ES_HOME/data across restarts.
 #
 # Extra nodes (e.g. a two-node test) reuse the same unpacked ES_HOME with their own paths and ports;
@@ -178,7 +178,7 @@ start() {
       ES_JAVA_OPTS="-Xms$ES_HEAP -Xmx$ES_HEAP" "$ES_HOME/bin/elasticsearch" -d -p "$ES_PID_FILE" \
       -Ecluster.name="$CLUSTER_NAME" -Enode.name=dssm-node-1 \
       -Ediscovery.type=single-node -Expack.security.enabled=false \
-      -Enetwork.host=127.0.0.1 -Ehttp.port="$ES_PORT" \
+      -Enetwork.host=127.0.0.1 -Ehttp.port="$ES_PORT" -Etransport.port="$((ES_PORT + 100))" \
       -Ecluster.routing.allocation.disk.threshold_enabled=false >"$ES_BASE/start.out" 2>&1; then
     log "Elasticsearch failed to start; its output:"
     tail -n 30 "$ES_BASE/start.out" >&2
