@@ -269,7 +269,7 @@ def print_hits(fused, titles: dict, as_json: bool, explain: bool) -> None:
 
 @main.command()
 @click.option("--index", "index_dir", type=click.Path(), help="Index directory (dssm index build --out); with --backend es: semantic side from its Annoy.")
-@click.option("--backend", default="embedded", show_default=True, type=click.Choice(["embedded", "es"]), help="embedded (--index) or es: Elasticsearch BM25 + kNN, fused here.")
+@click.option("--backend", default="embedded", show_default=True, type=click.Choice(["embedded", "es", "es-plugin"]), help="embedded (--index), es: Elasticsearch BM25 + kNN, fused here, or es-plugin: one request, embedded and fused in Elasticsearch (dssm es upload-model first).")
 @click.option("--es-index", help="Elasticsearch alias or index (dssm index build --es-index).")
 @click.option("--es-url", help="Elasticsearch URL (default $DSSM_ES_URL or http://127.0.0.1:9200); credentials from DSSM_ES_API_KEY or DSSM_ES_USER/DSSM_ES_PASSWORD, CA from DSSM_ES_CA_CERTS.")
 @click.option("--filter", "es_filter", help='ES query DSL (JSON) applied to both sides, e.g. \'{"term": {"id": "abc"}}\' (--backend es).')
@@ -518,8 +518,8 @@ def es_build(connection, model, corpus, out, on_duplicate, batch_size, quiet, **
 
 
 def es_search_requested(index_dir, options: dict) -> bool:
-    """True for --backend es; refuses Elasticsearch-only options (and a missing --index) otherwise."""
-    if options["backend"] == "es":
+    """True for --backend es or es-plugin; refuses Elasticsearch-only options (and a missing --index) otherwise."""
+    if options["backend"] in ("es", "es-plugin"):
         return True
     if options["es_filter"] or options["es_index"]:
         raise UsageError("--filter and --es-index need --backend es")
@@ -534,6 +534,8 @@ def es_search(index_dir, model, query, as_json, explain, **options) -> None:
     from indexer.es_index import EsIndex, SplitBackend
     from indexer.query import HybridSearcher, SearchOptions, check_query
 
+    if options["backend"] == "es-plugin":
+        return es_plugin_search(index_dir, model, query, as_json, explain, **options)
     if not options["es_index"]:
         raise UsageError("--backend es needs --es-index NAME (the alias given to dssm index build --es-index)")
     search_options = SearchOptions(mode=options["mode"], fusion=options["fusion"], alpha=options["alpha"],
@@ -583,6 +585,82 @@ def parse_filter(text):
     if not isinstance(value, dict) or not value:
         raise UsageError("--filter must be one JSON object of ES query DSL, e.g. '{\"term\": {\"id\": \"abc\"}}'")
     return value
+
+
+def es_plugin_search(index_dir, model, query, as_json, explain, **options) -> None:
+    """`dssm search --backend es-plugin`: one request to the plugin (es-plugin/README.md), which embeds
+    QUERY in Java and fuses BM25 and kNN in Elasticsearch. --model names an uploaded model
+    (dssm es upload-model); without it, the one whose fingerprint the index was built with."""
+    from indexer import es_plugin
+    from indexer.es_config import connect, load_config
+    from indexer.query import SearchOptions, check_query
+
+    if not options["es_index"]:
+        raise UsageError("--backend es-plugin needs --es-index NAME (the alias given to dssm index build --es-index)")
+    if index_dir is not None or options["mode"] != "hybrid" or options["exact_rerank"]:
+        raise UsageError("--backend es-plugin searches hybrid in Elasticsearch only; for --index, --mode or "
+                         "--exact-rerank use --backend es")
+    if model is not None and not es_plugin.MODEL_NAME.fullmatch(model):
+        raise UsageError(f"with --backend es-plugin, --model is the name of an uploaded model "
+                         f"(dssm es upload-model NAME DIR), not {model!r}")
+    SearchOptions(fusion=options["fusion"], alpha=options["alpha"], norm=options["norm"], rrf_k=options["rrf_k"],
+                  k=options["k"], candidates=options["candidates"]).check()
+    check_query(query)
+    config = load_config(url=options["es_url"])
+    with EsErrors(config):
+        response = es_plugin.search(
+            connect(config), options["es_index"], query, size=options["k"], model=model, fusion=options["fusion"],
+            alpha=options["alpha"], norm=options["norm"], rank_constant=options["rrf_k"],
+            rank_window_size=max(options["candidates"], options["k"]), num_candidates=options["search_k"],
+            filter=parse_filter(options["es_filter"]), explain=explain)
+    fused = es_plugin.fused_from_response(response)
+    print_hits(fused, es_plugin.titles(response), as_json, explain)
+    if not fused.hits and not as_json:
+        click.echo("no hits", err=True)
+
+
+@main.group("es")
+def es_group() -> None:
+    """The dssm Elasticsearch plugin's model registry (es-plugin/README.md)."""
+
+
+ES_URL_HELP = ("Elasticsearch URL (default $DSSM_ES_URL or http://127.0.0.1:9200); credentials from DSSM_ES_API_KEY "
+               "or DSSM_ES_USER/DSSM_ES_PASSWORD, CA from DSSM_ES_CA_CERTS.")
+
+
+@es_group.command("upload-model")
+@click.argument("name")
+@click.argument("model", type=click.Path(exists=True, file_okay=False))
+@click.option("--es-url", help=ES_URL_HELP)
+@user_errors
+def es_upload_model(name, model, es_url):
+    """Upload the exported MODEL directory as NAME (PUT /_dssm/model/NAME); re-uploading replaces it."""
+    from indexer import es_plugin
+    from indexer.es_config import connect, load_config
+
+    es_plugin.check_model_name(name)
+    config = load_config(url=es_url)
+    with EsErrors(config):
+        answer = es_plugin.upload_model(connect(config), name, model)
+    click.echo(f"{answer['result']} model {answer['name']}: fingerprint {answer['fingerprint']}, "
+               f"{answer['dims']} dims, {answer['bytes']:,} bytes of weights")
+
+
+@es_group.command("models")
+@click.option("--es-url", help=ES_URL_HELP)
+@user_errors
+def es_models(es_url):
+    """List the models uploaded to the plugin: name, fingerprint, dims."""
+    from indexer import es_plugin
+    from indexer.es_config import connect, load_config
+
+    config = load_config(url=es_url)
+    with EsErrors(config):
+        models = es_plugin.list_models(connect(config))
+    for model in models:
+        click.echo(f"{model['name']:<30} {model['fingerprint']}  {model['dims']} dims")
+    if not models:
+        click.echo("no models uploaded (dssm es upload-model NAME DIR)", err=True)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,89 @@
+"""The dssm_embed ingest processor against the real server: vectors computed in the cluster equal the
+Python encoder's document vectors (Encoder.encode([encoder_text], side="document"))."""
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+import pytest
+from elasticsearch import ApiError
+
+from dssm.export import load_encoder
+from plugin_fixtures import GOLDEN_MODEL, es_plugin_client, model_name, plugin_model  # noqa: F401
+
+pytestmark = pytest.mark.es
+
+DOCS = {
+    "a": {"title": "Debian", "text": "debian package manager"},
+    "b": {"title": "", "text": "Привет, мир! 日本語 😀 x²"},
+    "c": {"text": "only text, no title field"},
+    "d": {"title": "ÀÉÎ ﬁ Straße", "text": "word " * 300},
+    "e": {"title": "!!!", "text": "..."},            # no features: zero vector, left unset
+}
+
+
+@pytest.fixture
+def pipeline(es_plugin_client, plugin_model):
+    name = f"dssm-test-{uuid.uuid4().hex[:10]}"
+    es_plugin_client.ingest.put_pipeline(id=name, processors=[
+        {"dssm_embed": {"model": plugin_model, "fields": ["title", "text"], "target_field": "vector"}}])
+    yield name
+    es_plugin_client.ingest.delete_pipeline(id=name)
+
+
+@pytest.fixture
+def vector_index(es_plugin_client, es_alias):
+    es_plugin_client.indices.create(index=es_alias, settings={"number_of_replicas": 0}, mappings={"properties": {
+        "title": {"type": "text"}, "text": {"type": "text"},
+        "vector": {"type": "dense_vector", "dims": 8, "similarity": "cosine", "index_options": {"type": "hnsw"}}}})
+    return es_alias
+
+
+def encoder_text(doc: dict) -> str:
+    """indexer/documents.py Document.encoder_text: title and text, one line apart."""
+    title, text = doc.get("title", ""), doc["text"]
+    return f"{title}\n{text}" if title else text
+
+
+def test_ingest_vectors_equal_the_python_encoder(es_plugin_client, pipeline, vector_index):
+    for doc_id, doc in DOCS.items():
+        es_plugin_client.index(index=vector_index, id=doc_id, document=doc, pipeline=pipeline, refresh=True)
+    encoder = load_encoder(GOLDEN_MODEL)
+    expected = encoder.encode([encoder_text(doc) for doc in DOCS.values()], side="document")
+    for doc_id, vector in zip(DOCS, expected):
+        source = es_plugin_client.get(index=vector_index, id=doc_id)["_source"]
+        if not vector.any():
+            assert "vector" not in source, doc_id
+            continue
+        assert np.abs(np.asarray(source["vector"]) - vector).max() <= 1e-5, doc_id
+
+
+def test_simulate_with_one_field_and_a_missing_field(es_plugin_client, plugin_model):
+    processor = {"dssm_embed": {"model": plugin_model, "field": "text", "target_field": "emb"}}
+    result = es_plugin_client.ingest.simulate(pipeline={"processors": [processor]}, docs=[
+        {"_source": {"text": "debian package manager"}}, {"_source": {"title": "no text"}}])
+    encoder = load_encoder(GOLDEN_MODEL)
+    first, second = result["docs"]
+    expected = encoder.encode(["debian package manager"], side="document")[0]
+    assert np.abs(np.asarray(first["doc"]["_source"]["emb"]) - expected).max() <= 1e-5
+    assert "none of the fields" in str(second["error"]["reason"])
+    ignore = {"dssm_embed": dict(processor["dssm_embed"], ignore_missing=True)}
+    skipped = es_plugin_client.ingest.simulate(pipeline={"processors": [ignore]}, docs=[{"_source": {"x": 1}}])
+    assert skipped["docs"][0]["doc"]["_source"] == {"x": 1}
+
+
+def test_unknown_model_fails_the_document(es_plugin_client):
+    processor = {"dssm_embed": {"model": "no-such-model", "field": "text"}}
+    result = es_plugin_client.ingest.simulate(pipeline={"processors": [processor]}, docs=[{"_source": {"text": "x"}}])
+    assert "unknown model [no-such-model]" in str(result["docs"][0]["error"]["reason"])
+
+
+@pytest.mark.parametrize("config, field", [
+    ({"field": "text"}, "model"),
+    ({"model": "m", "field": "text", "fields": ["title"]}, "fields"),
+    ({"model": "Bad Name", "field": "text"}, "model"),
+])
+def test_bad_processor_config_is_400(es_plugin_client, config, field):
+    with pytest.raises(ApiError) as info:
+        es_plugin_client.ingest.put_pipeline(id=f"dssm-test-{uuid.uuid4().hex[:10]}", processors=[{"dssm_embed": config}])
+    assert info.value.meta.status == 400 and f"[{field}]" in str(info.value.body)
