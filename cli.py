@@ -125,16 +125,17 @@ def model_info(model):
 class ProgressPrinter:
     """`encoded 12,288 docs (2,345 docs/s)` on stderr, rewritten in place; silent with --quiet."""
 
-    def __init__(self, quiet: bool) -> None:
+    def __init__(self, quiet: bool, template: str = "encoded {done:,} docs ({rate:,.0f} docs/s)") -> None:
         import time
 
-        self.clock, self.quiet, self.done, self.start = time.perf_counter, quiet, 0, time.perf_counter()
+        self.clock, self.quiet, self.template = time.perf_counter, quiet, template
+        self.done, self.start = 0, time.perf_counter()
 
     def __call__(self, n: int) -> None:
         self.done += n
         if not self.quiet:
             rate = self.done / max(self.clock() - self.start, 1e-9)
-            click.echo(f"\rencoded {self.done:,} docs ({rate:,.0f} docs/s)", err=True, nl=False)
+            click.echo("\r" + self.template.format(done=self.done, rate=rate), err=True, nl=False)
 
     def finish(self) -> None:
         if not self.quiet and self.done:
@@ -457,25 +458,6 @@ class EsErrors:
         return False
 
 
-class EsProgress:
-    """`sent 12,000 docs to Elasticsearch (4,321 docs/s)` on stderr, rewritten in place; silent with --quiet."""
-
-    def __init__(self, quiet: bool) -> None:
-        import time
-
-        self.clock, self.quiet, self.done, self.start = time.perf_counter, quiet, 0, time.perf_counter()
-
-    def __call__(self, n: int) -> None:
-        self.done += n
-        if not self.quiet:
-            rate = self.done / max(self.clock() - self.start, 1e-9)
-            click.echo(f"\rsent {self.done:,} docs to Elasticsearch ({rate:,.0f} docs/s)", err=True, nl=False)
-
-    def finish(self) -> None:
-        if not self.quiet and self.done:
-            click.echo(err=True)
-
-
 def es_connect_for_build(out, es_options: dict):
     """`(client, config)` when --es-index is given (checked now, before any encoding), else None."""
     from indexer.es_config import connect, load_config
@@ -507,7 +489,7 @@ def es_build(connection, model, corpus, out, on_duplicate, batch_size, quiet, **
         rows = from_corpus(corpus, encoder, on_duplicate, batch_size)
     options = IndexOptions(dims=model_info["dim"], analyzer=es_options["es_analyzer"], m=es_options["hnsw_m"],
                            ef_construction=es_options["hnsw_ef_construction"])
-    progress = EsProgress(quiet)
+    progress = ProgressPrinter(quiet, "sent {done:,} docs to Elasticsearch ({rate:,.0f} docs/s)")
     with EsErrors(config):
         report = build(client, es_options["es_index"], rows, model_info["fingerprint"], options,
                        keep_old=es_options["keep_old"], force=es_options["force"],

@@ -109,14 +109,14 @@ def save_model(out_dir: str | Path, featuriser: FeaturiserConfig, tower: TowerCo
         if keras_writer is not None:
             (tmp / "keras").mkdir()
             keras_writer(tmp / "keras" / "model.keras")
-        _replace_dir(tmp, out_dir)
+        replace_directory(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return config["fingerprint"]
 
 
-def _replace_dir(new: Path, target: Path) -> None:
+def replace_directory(new: Path, target: Path) -> None:
     """Swap `new` into place of `target`; the old directory is removed only after the rename."""
     old = None
     if target.exists():

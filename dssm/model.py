@@ -34,7 +34,7 @@ class DSSMModel(keras.Model):
         return batch_loss(x, y_pred, self.train_config, self.seed_generator)
 
 
-def batch_loss(batch: dict, out: dict, config: TrainConfig, seed) -> "tensor":
+def batch_loss(batch: dict, out: dict, config: TrainConfig, seed):
     """The loss of one batch of query-anchored pairs, negatives chosen per config.negatives."""
     query = out["query"]
     size = ops.shape(query)[0]

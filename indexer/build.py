@@ -18,7 +18,6 @@ encoded twice) and rebuild BM25 and Annoy from them.
 from __future__ import annotations
 
 import fcntl
-import os
 import shutil
 import tempfile
 import time
@@ -29,6 +28,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
+from dssm.export import replace_directory
 from indexer.annoy_index import ANNOY_FILE, DEFAULT_N_TREES, DEFAULT_SEARCH_K, METRIC, SEED, build_annoy
 from indexer.documents import Document, iter_documents, scan_ids
 from indexer.lexical import Bm25Builder, bm25_files
@@ -46,17 +46,6 @@ def batched(items: Iterable, size: int) -> Iterator[list]:
     iterator = iter(items)
     while batch := list(islice(iterator, size)):
         yield batch
-
-
-def replace_directory(new: Path, target: Path) -> None:
-    """Rename `new` into place of `target`; the old directory is removed only after the rename."""
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.rename(target, old)
-    os.rename(new, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 @contextmanager
