@@ -21,6 +21,7 @@ DEBDESC = ROOT.parent / "shared" / "data" / "debdesc-dev"
 SECTIONS = [
     ("core", "DSSM core throughput", [sys.executable, "benchmarks/bench_core.py"]),
     ("training", "DSSM training runs on debdesc-dev", None),
+    ("gpu", "Training throughput on an accelerator (KERAS_BACKEND=jax)", None),
     ("quality", "Retrieval quality on debdesc-dev (dev queries)", [sys.executable, "benchmarks/bench_quality.py"]),
     ("ablation", "Negative-strategy ablation (debdesc-dev)", None),
     ("search", "Embedded index and hybrid search", [sys.executable, "benchmarks/bench_search.py"]),
