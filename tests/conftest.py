@@ -23,3 +23,15 @@ def tiny_model(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("models") / "tiny"
     save_model(out, TINY_FEATURISER, TINY_TOWER, random_weights(TINY_FEATURISER, TINY_TOWER, seed=7))
     return out
+
+
+@pytest.fixture(scope="session")
+def small_index(tiny_model, tmp_path_factory) -> Path:
+    """An embedded index of the first 300 sample documents under tiny_model. Read-only: copy it to change it."""
+    from indexer.build import build_index
+
+    out = tmp_path_factory.mktemp("small-index") / "index"
+    corpus = out.parent / "corpus.jsonl"
+    corpus.write_text("\n".join((DATA / "sample_corpus.jsonl").read_text().splitlines()[:300]) + "\n")
+    build_index(tiny_model, corpus, out, n_trees=5)
+    return out

@@ -10,7 +10,6 @@ from click.testing import CliRunner
 from pytest import approx
 
 import cli
-from indexer.build import build_index
 from indexer.calibration import (calibrate, pair_cosines, stored_threshold, threshold_at_far, val_at_far,
                                  val_far)
 from indexer.manifest import read_manifest, verify_files
@@ -73,15 +72,6 @@ def test_calibrate_leaves_out_unmeasurable_rates_and_lookup():
         stored_threshold(manifest, 1e-4)
     with pytest.raises(ValueError, match="not both"):
         stored_threshold(manifest, 0.01, 0.3)
-
-
-@pytest.fixture(scope="module")
-def small_index(tiny_model, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("calibration") / "index"
-    corpus = out.parent / "corpus.jsonl"
-    corpus.write_text("\n".join((DATA / "sample_corpus.jsonl").read_text().splitlines()[:300]) + "\n")
-    build_index(tiny_model, corpus, out, n_trees=5)
-    return out
 
 
 def test_pair_cosines(small_index):

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from pytest import approx
 
 import cli
-from indexer.build import build_index, index_lock
+from indexer.build import index_lock
 from indexer.evaluate import evaluate_runs, mode_run, parse_metrics
 from indexer.hits import Hits
 from indexer.manifest import MANIFEST_FILE, read_manifest, update_sections, verify_files
@@ -69,15 +69,6 @@ def test_sweep_scores_are_those_of_evaluate():
     result = tune_fusion(candidates, qrels, list(candidates), [], "ndcg@10")
     sweep = {(o.fusion, o.alpha, o.norm): value for o, value in result.sweep}
     assert sweep[("linear", 0.8, "zscore")] == approx(expected["h"]["ndcg@10"]) and result.held_out is None
-
-
-@pytest.fixture(scope="module")
-def small_index(tiny_model, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("tuning") / "index"
-    corpus = out.parent / "corpus.jsonl"
-    corpus.write_text("\n".join((DATA / "sample_corpus.jsonl").read_text().splitlines()[:300]) + "\n")
-    build_index(tiny_model, corpus, out, n_trees=5)
-    return out
 
 
 @pytest.fixture
