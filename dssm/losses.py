@@ -42,9 +42,9 @@ def batch_all_triplet_loss(scores, positive_scores, positive_mask, margin: float
     scores: cos [batch, candidates]; positive_scores: cos(q, own positive) [batch]. For unit vectors
     squared L2 = 2 - 2 cos, so both distances are computed from cosines.
     """
-    to_distance = (lambda s: 1.0 - s) if kind == "cosine" else (lambda s: 2.0 - 2.0 * s)
     if kind not in DISTANCES:
         raise ValueError(f"unknown distance {kind!r}; choose from {list(DISTANCES)}")
+    to_distance = (lambda s: 1.0 - s) if kind == "cosine" else (lambda s: 2.0 - 2.0 * s)
     losses = ops.relu(ops.expand_dims(to_distance(positive_scores), 1) - to_distance(scores) + margin)
     active = ops.logical_and(ops.logical_not(positive_mask), ops.greater(losses, 1e-12))
     return _masked_mean(losses, active)

@@ -19,6 +19,7 @@ class DSSMModel(keras.Model):
         losses.check_loss(train.loss, train.distance)
         negatives.check_strategy(train.negatives, train.positives)
         self.query_tower, self.document_tower = make_towers(featuriser, tower)
+        self.tower_config = tower
         self.train_config = train
         self.seed_generator = keras.random.SeedGenerator(train.seed)
 

@@ -106,9 +106,10 @@ class ScalarLog(keras.callbacks.Callback):
 
 
 def current_weights(model: DSSMModel) -> dict:
-    weights = model.query_tower.named_weights(export.tower_prefixes(model.tower_config)["query"])
+    prefixes = export.tower_prefixes(model.tower_config)
+    weights = model.query_tower.named_weights(prefixes["query"])
     if model.document_tower is not model.query_tower:
-        weights.update(model.document_tower.named_weights("document_tower"))
+        weights.update(model.document_tower.named_weights(prefixes["document"]))
     return weights
 
 
@@ -147,7 +148,6 @@ def train(pairs_path: str, corpus_path: str | None, out_dir: str, featuriser: Fe
 
     with distribution_strategy().scope():
         model = DSSMModel(featuriser, tower, config)
-        model.tower_config = tower
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
         model(next(iter(train_data)))                   # build the weights (resume restores into them)
         model.optimizer.build(model.trainable_variables)

@@ -100,3 +100,17 @@ def test_every_strategy_trains_one_epoch(small_pairs, tmp_path, negatives, loss)
     result = train(str(small_pairs / "pairs.jsonl"), str(small_pairs / "corpus.jsonl"), str(tmp_path / "m"),
                    FEATURISER, TowerConfig(layers=(16, 8)), config, verbose=0, log=lambda *_: None)
     assert np.isfinite(result.history["loss"][0])
+
+
+def test_asymmetric_towers_export_both_sides(small_pairs, tmp_path):
+    out = tmp_path / "asymmetric"
+    train(str(small_pairs / "pairs.jsonl"), str(small_pairs / "corpus.jsonl"), str(out), FEATURISER,
+          TowerConfig(layers=(16, 8), shared=False), TrainConfig(epochs=1, batch_size=64), verbose=0, log=lambda *_: None)
+    encoder = load_encoder(out)
+    assert encoder.config["towers"] == {"query": "query_tower", "document": "document_tower"}
+    texts = ["font family", "Common Lisp library"]
+    query, document = encoder.encode(texts, side="query"), encoder.encode(texts, side="document")
+    assert np.abs(query - document).max() > 1e-3                  # two towers, two sets of weights
+    ids = encoder.featuriser.padded(texts)
+    serving = keras.saving.load_model(out / "keras" / "model.keras")({"query_ids": ids, "document_ids": ids})
+    assert np.abs(keras.ops.convert_to_numpy(serving["document"]) - document).max() <= 1e-5
