@@ -8,8 +8,10 @@ the shared golden file tests/golden/featurise_cases.json.
 """
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable, Sequence
+from itertools import chain, islice
 
 import numpy as np
 import regex
@@ -17,6 +19,7 @@ import regex
 from dssm.config import FeaturiserConfig
 
 TOKEN = regex.compile(r"[\p{L}\p{N}\p{M}]+")
+ASCII_TOKEN = re.compile(r"[a-z0-9]+")   # TOKEN on casefolded ASCII text; the stdlib engine is ~1.7x faster
 FNV_OFFSET = 0x811C9DC5
 FNV_PRIME = 0x01000193
 BOUNDARY = "#"
@@ -30,7 +33,8 @@ def normalise(text: str) -> str:
 
 def tokenise(text: str) -> list[str]:
     """Maximal runs of letters, numbers and marks of any script; everything else separates them."""
-    return TOKEN.findall(normalise(text))
+    text = normalise(text)
+    return ASCII_TOKEN.findall(text) if text.isascii() else TOKEN.findall(text)
 
 
 def letter_trigrams(word: str) -> list[str]:
@@ -56,31 +60,29 @@ class Featuriser:
 
     def __init__(self, config: FeaturiserConfig | None = None) -> None:
         self.config = config or FeaturiserConfig()
-        self._word_ids: dict[str, tuple[int, ...]] = {}
+        self._word_ids = _Cache(self._word_features)
+        self._key_ids = _Cache(self.key_id)          # trigrams recur across words: hash each once
 
     def key_id(self, key: str) -> int:
         """The id of one trigram or word key: 1 + fnv1a32(utf8(key)) mod buckets."""
         return 1 + fnv1a32(key.encode("utf-8")) % self.config.buckets
 
-    def _trigram_ids(self, word: str) -> tuple[int, ...]:
-        ids = self._word_ids.get(word)
-        if ids is None:
-            if len(self._word_ids) >= _CACHE_LIMIT:
-                self._word_ids.clear()
-            ids = tuple(self.key_id(trigram) for trigram in letter_trigrams(word))
-            if self.config.word_ngrams >= 1:
-                ids += (self.key_id("w:" + word),)
-            self._word_ids[word] = ids
+    def _word_features(self, word: str) -> tuple[int, ...]:
+        ids = tuple(map(self._key_ids.__getitem__, letter_trigrams(word)))
+        if self.config.word_ngrams >= 1:
+            ids += (self.key_id("w:" + word),)
         return ids
 
     def ids(self, text: str) -> list[int]:
         """The id sequence of one text (FORMAT.md section 1), at most max_features long."""
         config = self.config
         words = tokenise(text[:config.max_chars])
+        if config.word_ngrams < 2:       # each word's cached ids in order, cut at max_features
+            return list(islice(chain.from_iterable(map(self._word_ids.__getitem__, words)), config.max_features))
         ids: list[int] = []
         previous = None
         for word in words:
-            ids.extend(self._trigram_ids(word))
+            ids.extend(self._word_ids[word])
             if config.word_ngrams >= 2 and previous is not None:
                 ids.append(self.key_id("b:" + previous + " " + word))
             if len(ids) >= config.max_features:
@@ -93,7 +95,7 @@ class Featuriser:
         sequences = [self.ids(text) for text in texts]
         offsets = np.zeros(len(sequences) + 1, dtype=np.int64)
         np.cumsum([len(seq) for seq in sequences], out=offsets[1:])
-        flat = np.fromiter((i for seq in sequences for i in seq), dtype=np.int32, count=int(offsets[-1]))
+        flat = np.fromiter(chain.from_iterable(sequences), dtype=np.int32, count=int(offsets[-1]))
         return flat, offsets
 
     def padded(self, texts: Iterable[str], length: int | None = None) -> np.ndarray:
@@ -105,6 +107,20 @@ class Featuriser:
             seq = seq[:width]
             out[row, :len(seq)] = seq
         return out
+
+
+class _Cache(dict):
+    """key -> compute(key), computed on first use; cleared when it reaches _CACHE_LIMIT keys."""
+
+    def __init__(self, compute) -> None:
+        super().__init__()
+        self.compute = compute
+
+    def __missing__(self, key: str):
+        if len(self) >= _CACHE_LIMIT:
+            self.clear()
+        value = self[key] = self.compute(key)
+        return value
 
 
 def document_text(title: str | None, text: str | None) -> str:
