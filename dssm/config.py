@@ -65,6 +65,9 @@ class TrainConfig:
     margin: float = 0.2
     gamma: float = 20.0              # softmax smoothing factor (DSSM's gamma)
     layer_weight: float = 0.0        # weight of the layer-wise triplet regulariser (0 = off)
+    feature_dropout: float = 0.0     # training only: drop each trigram id with this probability
+    symmetric: bool = False          # softmax: also rank the batch's queries for each document
+    tag_weight: float = 0.2          # loss weight of a batch of (text, tag) pairs beside search pairs (BENCHMARKS.md)
     epochs: int = 12
     batch_size: int = 512            # more in-batch negatives per query (BENCHMARKS.md: quality runs)
     learning_rate: float = 2e-3
@@ -88,6 +91,12 @@ class TrainConfig:
             raise ValueError(f"learning rate must be > 0, got {self.learning_rate}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.symmetric and self.loss != "softmax":
+            raise ValueError("symmetric applies to the softmax loss; drop it or use --loss softmax")
+        if not 0 <= self.feature_dropout < 1:
+            raise ValueError(f"feature_dropout must be in [0, 1), got {self.feature_dropout}")
+        if self.tag_weight < 0:
+            raise ValueError(f"tag_weight must be >= 0, got {self.tag_weight}")
         if self.layer_weight < 0:
             raise ValueError(f"layer_weight must be >= 0, got {self.layer_weight}")
         if self.batch_size < 2:

@@ -129,13 +129,17 @@ def _load_tsv_pairs(path, stats: ReadStats) -> tuple[Pairs, Corpus]:
     return Pairs(queries, np.asarray([row_of[d] for d in documents], dtype=np.int32)), corpus
 
 
-def split_validation(pairs: Pairs, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(train rows, validation rows) of the pairs, split by document so validation docs are unseen."""
-    docs = np.unique(pairs.doc_index)
+def split_validation(pairs: Pairs, fraction: float, seed: int, rows: np.ndarray | None = None,
+                     by: str = "document") -> tuple[np.ndarray, np.ndarray]:
+    """(train rows, validation rows) among `rows` (default: all pairs), split by document so
+    validation documents are unseen, or by query (`by="query"`: tagging, where tags are shared)."""
+    rows = np.arange(len(pairs.queries)) if rows is None else rows
+    groups = pairs.doc_index[rows] if by == "document" else query_keys([pairs.queries[r] for r in rows.tolist()])
+    unique = np.unique(groups)
     rng = np.random.default_rng(seed)
-    held = set(rng.choice(docs, size=int(round(len(docs) * fraction)), replace=False).tolist()) if fraction else set()
-    is_val = np.fromiter((row in held for row in pairs.doc_index.tolist()), dtype=bool, count=len(pairs.doc_index))
-    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
+    held = rng.choice(unique, size=int(round(len(unique) * fraction)), replace=False) if fraction else []
+    is_val = np.isin(groups, held)
+    return rows[~is_val], rows[is_val]
 
 
 def query_keys(queries: list[str]) -> np.ndarray:
@@ -152,33 +156,74 @@ def padded_to_csr(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ids[present].astype(np.int32), offsets
 
 
+MAX_POSITIVES = 32                   # positives per query kept for masking in-batch false negatives
+
+
 @dataclass
 class TrainingArrays:
     """Everything tf.data needs, featurised once."""
 
     documents: np.ndarray            # int32 [docs, length]
-    queries: np.ndarray              # int32 [pairs, query_length]
+    queries: np.ndarray              # int32 [distinct queries, query_length]
     doc_index: np.ndarray            # int32 [pairs]
-    query_keys: np.ndarray           # int32 [pairs]
+    query_keys: np.ndarray           # int32 [pairs]: row of the pair's query in `queries`
+    positive_sets: np.ndarray        # int32 [distinct queries, <= MAX_POSITIVES]: its documents, -1 pads
+
+    def pair_queries(self, rows: np.ndarray) -> np.ndarray:
+        return self.queries[self.query_keys[rows]]
 
 
 def featurise_training(featuriser: Featuriser, pairs: Pairs, corpus: Corpus) -> TrainingArrays:
-    length = featuriser.config.max_features
-    return TrainingArrays(documents=featuriser.padded(corpus.texts, length),
-                          queries=featuriser.padded(pairs.queries),
-                          doc_index=pairs.doc_index, query_keys=query_keys(pairs.queries))
+    keys = query_keys(pairs.queries)
+    first = np.unique(keys, return_index=True)[1]                 # keys are numbered in order of first use
+    positives: list[list[int]] = [[] for _ in first]
+    for key, doc in zip(keys.tolist(), pairs.doc_index.tolist()):
+        if len(positives[key]) < MAX_POSITIVES and doc not in positives[key]:
+            positives[key].append(doc)
+    width = max(len(p) for p in positives)
+    positive_sets = np.full((len(positives), width), -1, dtype=np.int32)
+    for key, docs in enumerate(positives):
+        positive_sets[key, :len(docs)] = docs
+    return TrainingArrays(documents=featuriser.padded(corpus.texts, featuriser.config.max_features),
+                          queries=featuriser.padded([pairs.queries[i] for i in first.tolist()]),
+                          doc_index=pairs.doc_index, query_keys=keys, positive_sets=positive_sets)
+
+
+def add_tag_pairs(pairs: Pairs | None, corpus: Corpus | None, tagged) -> tuple[Pairs, Corpus, np.ndarray]:
+    """Search pairs plus one (text, tag) pair per tag of each tagged text, tags joining the corpus as
+    documents (one tower, several pair types). Returns (pairs, corpus, rows of the tag pairs)."""
+    pairs = pairs or Pairs([], np.zeros(0, dtype=np.int32))
+    corpus = corpus or Corpus([], [], {})
+    tag_row = {}
+    ids, texts, index = list(corpus.ids), list(corpus.texts), dict(corpus.index)
+    for tag in tagged.vocabulary():
+        tag_row[tag] = index[f"tag:{tag}"] = len(ids)
+        ids.append(f"tag:{tag}")
+        texts.append(tag)
+    queries = list(pairs.queries)
+    rows = list(pairs.doc_index.tolist())
+    for text, tags in zip(tagged.texts, tagged.tags):
+        for tag in tags:
+            queries.append(text)
+            rows.append(tag_row[tag])
+    tag_rows = np.arange(len(pairs.queries), len(queries))
+    return Pairs(queries, np.asarray(rows, dtype=np.int32)), Corpus(ids, texts, index), tag_rows
 
 
 def make_dataset(arrays: TrainingArrays, rows: np.ndarray, batch_size: int, seed: int,
-                 shuffle: bool = True, mined: np.ndarray | None = None):
-    """tf.data of training batches: dict(query, pos, query_key, doc_key[, neg, neg_key]).
+                 shuffle: bool = True, mined: np.ndarray | None = None, kinds: np.ndarray | None = None):
+    """tf.data of training batches: dict(query, pos, query_key, doc_key, positive_set[, neg, neg_key]).
 
     mined: int32 [pairs, depth] BM25-mined negative documents (-1 = none); one is drawn per pair.
+    kinds: int [len(rows)] pair type (search 0, tag 1): a batch holds one type only, so a text's
+    negatives are other tags, never documents (among them its own text), and batches of both types
+    are interleaved at random in proportion to their numbers.
     """
     import tensorflow as tf
 
     documents = tf.constant(arrays.documents)
-    queries = tf.constant(arrays.queries[rows])
+    queries = tf.constant(arrays.queries)
+    positive_sets = tf.constant(arrays.positive_sets)
     doc_index = tf.constant(arrays.doc_index[rows])
     keys = tf.constant(arrays.query_keys[rows])
     mined_t = tf.constant(mined[rows]) if mined is not None else None
@@ -187,10 +232,10 @@ def make_dataset(arrays: TrainingArrays, rows: np.ndarray, batch_size: int, seed
         width = tf.maximum(tf.reduce_max(tf.reduce_sum(tf.cast(ids > 0, tf.int32), axis=1)), 1)
         return ids[:, :width]
 
-    def gather(batch_rows):
-        doc = tf.gather(doc_index, batch_rows)
-        out = {"query": trim(tf.gather(queries, batch_rows)), "pos": trim(tf.gather(documents, doc)),
-               "query_key": tf.gather(keys, batch_rows), "doc_key": doc}
+    def gather(batch_rows, kind):
+        doc, key = tf.gather(doc_index, batch_rows), tf.gather(keys, batch_rows)
+        out = {"query": trim(tf.gather(queries, key)), "pos": trim(tf.gather(documents, doc)),
+               "query_key": key, "doc_key": doc, "positive_set": tf.gather(positive_sets, key), "kind": kind}
         if mined_t is not None:
             options = tf.gather(mined_t, batch_rows)                              # [batch, depth]
             valid = tf.maximum(tf.reduce_sum(tf.cast(options >= 0, tf.int32), axis=1), 1)
@@ -200,8 +245,25 @@ def make_dataset(arrays: TrainingArrays, rows: np.ndarray, batch_size: int, seed
             out["neg_key"] = neg
         return out
 
-    dataset = tf.data.Dataset.range(len(rows))
-    if shuffle:
-        dataset = dataset.shuffle(len(rows), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size, drop_remainder=len(rows) >= batch_size)
+    def batches(positions: np.ndarray, kind: int):
+        dataset = tf.data.Dataset.from_tensor_slices(positions.astype(np.int64))
+        if shuffle:
+            dataset = dataset.shuffle(len(positions), seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.batch(batch_size, drop_remainder=len(positions) >= batch_size)
+        return dataset.map(lambda batch_rows: (batch_rows, tf.constant(kind, tf.int32)))
+
+    kinds = np.zeros(len(rows), dtype=np.int64) if kinds is None else np.asarray(kinds)
+    present = np.unique(kinds).tolist()
+    groups = [np.flatnonzero(kinds == kind) for kind in present]
+    parts = [batches(group, kind) for group, kind in zip(groups, present)]
+    if len(parts) == 1:
+        dataset = parts[0]
+    elif shuffle:
+        sizes = np.array([max(len(group) // batch_size, 1) for group in groups], dtype=np.float64)
+        dataset = tf.data.Dataset.sample_from_datasets(parts, weights=list(sizes / sizes.sum()), seed=seed,
+                                                       stop_on_empty_dataset=False)
+    else:
+        dataset = parts[0]
+        for part in parts[1:]:
+            dataset = dataset.concatenate(part)
     return dataset.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

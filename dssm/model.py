@@ -24,12 +24,22 @@ class DSSMModel(keras.Model):
         self.seed_generator = keras.random.SeedGenerator(train.seed)
 
     def call(self, batch, training: bool = False) -> dict:
-        query, query_hidden = self.query_tower(batch["query"], return_hidden=True)
-        pos, pos_hidden = self.document_tower(batch["pos"], return_hidden=True)
+        ids = {side: self.drop_features(batch[side], training) for side in ("query", "pos", "neg") if side in batch}
+        query, query_hidden = self.query_tower(ids["query"], return_hidden=True)
+        pos, pos_hidden = self.document_tower(ids["pos"], return_hidden=True)
         out = {"query": query, "pos": pos, "query_hidden": query_hidden, "pos_hidden": pos_hidden}
-        if "neg" in batch:
-            out["neg"], out["neg_hidden"] = self.document_tower(batch["neg"], return_hidden=True)
+        if "neg" in ids:
+            out["neg"], out["neg_hidden"] = self.document_tower(ids["neg"], return_hidden=True)
         return out
+
+    def drop_features(self, ids, training: bool):
+        """Feature dropout (training only): each trigram id becomes padding with probability p, so the
+        model cannot lean on a few exact trigrams (queries that share few words with their document)."""
+        rate = self.train_config.feature_dropout
+        if not training or rate <= 0:
+            return ids
+        keep = keras.random.uniform(ops.shape(ids), seed=self.seed_generator) >= rate
+        return ops.where(keep, ids, ops.zeros_like(ids))
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         return batch_loss(x, y_pred, self.train_config, self.seed_generator)
@@ -50,6 +60,9 @@ def batch_loss(batch: dict, out: dict, config: TrainConfig, seed):
     positive_mask = ops.logical_or(
         ops.equal(ops.expand_dims(batch["doc_key"], 1), ops.expand_dims(doc_keys, 0)),
         ops.equal(ops.expand_dims(batch["query_key"], 1), ops.expand_dims(column_query_keys, 0)))
+    if "positive_set" in batch:                        # every known positive of the query: no false negatives
+        in_set = ops.equal(ops.expand_dims(batch["positive_set"], 2), ops.expand_dims(ops.expand_dims(doc_keys, 0), 0))
+        positive_mask = ops.logical_or(positive_mask, ops.any(in_set, axis=1))
     fixed = ops.stop_gradient(scores)
     if config.positives == "hardest":
         positive_index = negatives.hardest_positives(fixed, positive_mask)
@@ -61,6 +74,9 @@ def batch_loss(batch: dict, out: dict, config: TrainConfig, seed):
     if strategy == "batch-all" or (strategy == "bm25" and config.loss == "softmax"):
         if config.loss == "softmax":
             loss = losses.softmax_loss(scores, positive_index, positive_mask, config.gamma)
+            if config.symmetric:                        # each pair's document ranks the batch's queries
+                loss = 0.5 * (loss + losses.softmax_loss(ops.transpose(scores[:, :size]), ops.arange(size),
+                                                         ops.transpose(positive_mask[:, :size]), config.gamma))
         else:
             loss = losses.batch_all_triplet_loss(scores, positive_scores, positive_mask, config.margin, config.distance)
         negative_index = negatives.hardest_negatives(fixed, positive_mask)   # for the layer-wise term
@@ -74,6 +90,9 @@ def batch_loss(batch: dict, out: dict, config: TrainConfig, seed):
         else:
             loss = losses.triplet_loss(query, ops.take(docs, positive_index, axis=0),
                                        ops.take(docs, negative_index, axis=0), config.margin, config.distance, valid)
+    if config.tag_weight != 1.0 and "kind" in batch:     # a batch of (text, tag) pairs counts tag_weight
+        # (with tags alone every batch is scaled alike, which Adam's updates do not see)
+        loss = loss * ops.where(ops.equal(batch["kind"], 1), config.tag_weight, 1.0)
     if config.layer_weight > 0:
         loss = loss + config.layer_weight * losses.layerwise_triplet_loss(
             out["query_hidden"], [ops.take(h, positive_index, axis=0) for h in hidden],

@@ -20,8 +20,8 @@ import numpy as np  # noqa: E402
 
 from dssm import export  # noqa: E402
 from dssm.config import FeaturiserConfig, TowerConfig, TrainConfig, to_dict  # noqa: E402
-from dssm.data import (Corpus, ReadStats, TrainingArrays, featurise_training, load_corpus,  # noqa: E402
-                       load_pairs, make_dataset, padded_to_csr, split_validation)
+from dssm.data import (Corpus, ReadStats, TrainingArrays, add_tag_pairs, featurise_training,  # noqa: E402
+                       load_corpus, load_pairs, make_dataset, padded_to_csr, split_validation)
 from dssm.featurise import Featuriser  # noqa: E402
 from dssm.model import DSSMModel  # noqa: E402
 
@@ -58,7 +58,7 @@ class RetrievalValidation(keras.callbacks.Callback):
         pool = np.concatenate([np.unique(relevant_docs), extra])
         position = {doc: n for n, doc in enumerate(pool.tolist())}
         self.relevant = np.asarray([position[d] for d in relevant_docs.tolist()])
-        self.queries = padded_to_csr(arrays.queries[val_rows])
+        self.queries = padded_to_csr(arrays.pair_queries(val_rows))
         self.documents = padded_to_csr(arrays.documents[pool])
 
     def on_epoch_end(self, epoch, logs=None):
@@ -120,10 +120,16 @@ def distribution_strategy():
     return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
 
 
-def train(pairs_path: str, corpus_path: str | None, out_dir: str, featuriser: FeaturiserConfig,
+def train(pairs_path: str | None, corpus_path: str | None, out_dir: str, featuriser: FeaturiserConfig,
           tower: TowerConfig, config: TrainConfig, resume: bool = False, skip_missing: bool = False,
-          verbose: int = 1, extra_callbacks: list | None = None, log=print) -> TrainResult:
-    """Train a DSSM on (query, document) pairs and export it to out_dir."""
+          verbose: int = 1, extra_callbacks: list | None = None, log=print,
+          tags_path: str | None = None) -> TrainResult:
+    """Train a DSSM on (query, document) pairs and/or (text, tag) pairs and export it to out_dir.
+
+    Tagged texts (`{"text", "tags"}` JSONL, dssm/tagdata.py) add one pair per tag, the tags joining
+    the corpus as documents: one tower for search and tagging. Validation ranks documents for held-out
+    search pairs; with tags only, it ranks the tags of held-out texts.
+    """
     keras.utils.set_random_seed(config.seed)
     out = Path(out_dir)
     work = out.with_name(out.name + ".training")        # checkpoints, logs, resume state
@@ -131,17 +137,35 @@ def train(pairs_path: str, corpus_path: str | None, out_dir: str, featuriser: Fe
         shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
 
+    if not pairs_path and not tags_path:
+        raise ValueError("nothing to train on; give --pairs (search pairs) and/or --tags (tagged texts)")
     stats = ReadStats()
     corpus = load_corpus(corpus_path, stats) if corpus_path else None
-    pairs, corpus = load_pairs(pairs_path, corpus, skip_missing, stats)
+    pairs = None
+    if pairs_path:
+        pairs, corpus = load_pairs(pairs_path, corpus, skip_missing, stats)
+    tag_rows = np.zeros(0, dtype=np.int64)
+    if tags_path:
+        from dssm.tagdata import load_tagged
+        tagged = load_tagged(tags_path, stats)
+        search_pairs = len(pairs.queries) if pairs else 0
+        pairs, corpus, tag_rows = add_tag_pairs(pairs, corpus, tagged)
+        log(f"tagging: {len(tagged.texts)} texts, {len(tagged.vocabulary())} tags, {len(tag_rows)} (text, tag) pairs"
+            f"{f' beside {search_pairs} search pairs' if search_pairs else ''}")
     _report_reading(stats, log)
     arrays = featurise_training(Featuriser(featuriser), pairs, corpus)
-    train_rows, val_rows = split_validation(pairs, config.val_fraction, config.seed)
+    search_rows = np.setdiff1d(np.arange(len(pairs.queries)), tag_rows)
+    if len(search_rows):                # validation on search pairs; every tag pair trains
+        train_rows, val_rows = split_validation(pairs, config.val_fraction, config.seed, search_rows)
+        train_rows = np.concatenate([train_rows, tag_rows])
+    else:
+        train_rows, val_rows = split_validation(pairs, config.val_fraction, config.seed, tag_rows, by="query")
     if len(train_rows) < 2:
         raise ValueError(f"only {len(train_rows)} training pairs after the validation split; add pairs or lower --val-fraction")
     batch_size = min(config.batch_size, len(train_rows))
     mined = _mine(arrays, pairs, corpus, config, log) if config.negatives == "bm25" else None
-    train_data = make_dataset(arrays, train_rows, batch_size, config.seed, shuffle=True, mined=mined)
+    kinds = np.isin(train_rows, tag_rows).astype(np.int64)            # search and tag pairs never share a batch
+    train_data = make_dataset(arrays, train_rows, batch_size, config.seed, shuffle=True, mined=mined, kinds=kinds)
     val_data = make_dataset(arrays, val_rows, batch_size, config.seed, shuffle=False, mined=mined) if len(val_rows) else None
     log(f"training on {len(train_rows)} pairs ({len(val_rows)} held out), {len(corpus.ids)} documents, "
         f"loss={config.loss} negatives={config.negatives} batch={batch_size}")
@@ -175,7 +199,8 @@ def train(pairs_path: str, corpus_path: str | None, out_dir: str, featuriser: Fe
     epochs_run = len(history.history.get("loss", []))
 
     history.history["initial_val_loss"] = [initial_val_loss] if initial_val_loss is not None else []
-    training_info = {"config": to_dict(config), "pairs": len(pairs.queries), "documents": len(corpus.ids),
+    training_info = {"config": to_dict(config), "pairs": len(pairs.queries) - len(tag_rows), "tag_pairs": len(tag_rows),
+                     "documents": len(corpus.ids) - (len(tagged.vocabulary()) if tags_path else 0),
                      "epochs_run": epochs_run, "history": {k: [float(v) for v in vs] for k, vs in history.history.items()}}
 
     def write_keras(path: Path) -> None:

@@ -114,3 +114,16 @@ def test_asymmetric_towers_export_both_sides(small_pairs, tmp_path):
     ids = encoder.featuriser.padded(texts)
     serving = keras.saving.load_model(out / "keras" / "model.keras")({"query_ids": ids, "document_ids": ids})
     assert np.abs(keras.ops.convert_to_numpy(serving["document"]) - document).max() <= 1e-5
+
+
+def test_feature_dropout_blanks_ids_only_in_training():
+    from dssm.model import DSSMModel
+    model = DSSMModel(FEATURISER, TowerConfig(layers=(8,)), TrainConfig(feature_dropout=0.3))
+    ids = np.arange(1, 4001, dtype="int32").reshape(40, 100)
+    dropped = keras.ops.convert_to_numpy(model.drop_features(ids, training=True))
+    kept = dropped > 0
+    assert np.array_equal(dropped[kept], ids[kept])               # survivors unchanged, the rest padding
+    assert 0.65 < kept.mean() < 0.75                               # 4,000 draws at p = 0.3
+    assert np.array_equal(keras.ops.convert_to_numpy(model.drop_features(ids, training=False)), ids)
+    with pytest.raises(ValueError, match="feature_dropout"):
+        TrainConfig(feature_dropout=1.0)
