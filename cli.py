@@ -50,9 +50,13 @@ def main() -> None:
 # --- training and export (dssm/) -------------------------------------------------------------
 
 @main.command()
-@click.option("--pairs", required=True, type=click.Path(dir_okay=False),
+@click.option("--pairs", type=click.Path(dir_okay=False),
               help="JSONL {query, doc_id} pairs (with --corpus) or TSV query<TAB>document.")
 @click.option("--corpus", type=click.Path(dir_okay=False), help="JSONL {id, title, text} documents.")
+@click.option("--tags", type=click.Path(dir_okay=False),
+              help="JSONL {text, tags: [...]} tagged texts: (text, tag) pairs, alone or beside --pairs.")
+@click.option("--tag-weight", default=0.2, show_default=True, type=float,
+              help="Loss weight of a batch of (text, tag) pairs beside search pairs (lower: better search, worse tags).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Model directory to write.")
 @click.option("--loss", default="softmax", show_default=True, help="softmax (DSSM) | triplet.")
 @click.option("--negatives", default="batch-all", show_default=True,
@@ -62,6 +66,9 @@ def main() -> None:
 @click.option("--margin", default=0.2, show_default=True, type=float, help="Triplet margin.")
 @click.option("--gamma", default=20.0, show_default=True, type=float, help="Softmax smoothing factor.")
 @click.option("--layer-weight", default=0.0, show_default=True, type=float, help="Weight of the layer-wise triplet regulariser.")
+@click.option("--feature-dropout", default=0.0, show_default=True, type=float,
+              help="Training only: drop each trigram id with this probability (regularises).")
+@click.option("--symmetric", is_flag=True, help="Softmax loss: also rank the batch's queries for each document.")
 @click.option("--epochs", default=12, show_default=True, type=int)
 @click.option("--batch-size", default=512, show_default=True, type=int)
 @click.option("--lr", "learning_rate", default=2e-3, show_default=True, type=float, help="Adam learning rate.")
@@ -77,8 +84,9 @@ def main() -> None:
 @click.option("--skip-missing", is_flag=True, help="Skip pairs naming doc ids absent from the corpus.")
 @click.option("--quiet", is_flag=True, help="One line per epoch instead of a progress bar.")
 @user_errors
-def train(pairs, corpus, out, layers, buckets, max_features, word_ngrams, asymmetric, resume, skip_missing, quiet, **hyper):
-    """Train a DSSM on (query, relevant document) pairs and export it to OUT."""
+def train(pairs, corpus, tags, out, layers, buckets, max_features, word_ngrams, asymmetric, resume, skip_missing, quiet,
+          **hyper):
+    """Train a DSSM on (query, relevant document) pairs and/or (text, tag) pairs; export it to OUT."""
     from dssm.config import FeaturiserConfig, TowerConfig, TrainConfig
 
     featuriser = FeaturiserConfig(buckets=buckets, max_features=max_features, word_ngrams=word_ngrams)
@@ -87,7 +95,7 @@ def train(pairs, corpus, out, layers, buckets, max_features, word_ngrams, asymme
     from dssm.train import train as run_training                      # imports TensorFlow
 
     result = run_training(pairs, corpus, out, featuriser, tower, config, resume=resume,
-                          skip_missing=skip_missing, verbose=2 if quiet else 1, log=click.echo)
+                          skip_missing=skip_missing, verbose=2 if quiet else 1, log=click.echo, tags_path=tags)
     best = max(result.history.get("val_mrr_at_10", [float("nan")]))
     click.echo(f"trained {result.epochs_run} epochs; best validation MRR@10 {best:.4f}; fingerprint {result.fingerprint}")
 
@@ -149,6 +157,22 @@ def index_summary(manifest: dict, seconds: float, out) -> str:
             f"{size / 1e6:.1f} MB, in {seconds:.1f} s")
 
 
+def tagging_options(command):
+    """--with-tags, --tag-k, --tag-min-similarity: shared by index build and index add."""
+    options = [
+        click.option("--with-tags", type=click.Path(file_okay=False), help="Tag index (dssm tag index, same model): store each document's predicted tags, shown by search, filtered by search --tag."),
+        click.option("--tag-k", default=5, show_default=True, type=click.IntRange(min=1), help="Tags kept per document (with --with-tags)."),
+        click.option("--tag-min-similarity", default=0.2, show_default=True, type=click.FloatRange(-1, 1), help="Keep a document's tags whose cosine is at least this (with --with-tags)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def tagging_of(with_tags, tag_k, tag_min_similarity) -> dict | None:
+    return {"index": with_tags, "k": tag_k, "min_similarity": tag_min_similarity} if with_tags else None
+
+
 @main.group()
 def index() -> None:
     """Build and update an embedded index: Annoy + BM25 + document store in one directory."""
@@ -173,19 +197,22 @@ def index() -> None:
 @click.option("--hnsw-ef-construction", default=100, show_default=True, type=int, help="HNSW build beam width.")
 @click.option("--max-rejects", default=0, show_default=True, type=int, help="Rejected documents tolerated; more fail the build (alias unchanged).")
 @click.option("--rejects", type=click.Path(dir_okay=False), help="JSONL file for rejected documents (default ./<es index>.rejects.jsonl).")
+@tagging_options
 @user_errors
-def index_build(model, corpus, out, n_trees, search_k, on_duplicate, on_disk_build, batch_size, quiet, **es_options):
+def index_build(model, corpus, out, n_trees, search_k, on_duplicate, on_disk_build, batch_size, quiet,
+                with_tags, tag_k, tag_min_similarity, **es_options):
     """Encode CORPUS with MODEL and write an embedded index to OUT."""
     import time
 
     from indexer.build import build_index
 
+    tagging = tagging_of(with_tags, tag_k, tag_min_similarity)
     es_connection = es_connect_for_build(out, es_options)  # fails fast, before any encoding
     if out is None:
-        return es_build(es_connection, model, corpus, None, on_duplicate, batch_size, quiet, **es_options)
+        return es_build(es_connection, model, corpus, None, on_duplicate, batch_size, quiet, tagging=tagging, **es_options)
     start, progress = time.perf_counter(), ProgressPrinter(quiet)
     manifest = build_index(model, corpus, out, n_trees=n_trees, search_k=search_k, on_duplicate=on_duplicate,
-                           on_disk_build=on_disk_build, batch_size=batch_size, progress=progress)
+                           on_disk_build=on_disk_build, batch_size=batch_size, progress=progress, tagging=tagging)
     progress.finish()
     click.echo(index_summary(manifest, time.perf_counter() - start, out))
     if es_connection is not None:
@@ -199,15 +226,19 @@ def index_build(model, corpus, out, n_trees, search_k, on_duplicate, on_disk_bui
 @click.option("--on-duplicate", default="error", show_default=True,
               help="Ids already indexed or repeated: error | last (replace) | first (keep the indexed one).")
 @click.option("--quiet", is_flag=True, help="No progress line.")
+@tagging_options
 @user_errors
-def index_add(index_dir, corpus, model, on_duplicate, quiet):
-    """Add (or replace) documents without re-encoding the rest; BM25 and Annoy are rebuilt."""
+def index_add(index_dir, corpus, model, on_duplicate, quiet, with_tags, tag_k, tag_min_similarity):
+    """Add (or replace) documents without re-encoding the rest; BM25 and Annoy are rebuilt.
+
+    New documents are tagged with --with-tags, else as the index was (its build's --with-tags), if it was."""
     import time
 
     from indexer.build import add_documents
 
     start, progress = time.perf_counter(), ProgressPrinter(quiet)
-    manifest = add_documents(index_dir, corpus, model_dir=model, on_duplicate=on_duplicate, progress=progress)
+    manifest = add_documents(index_dir, corpus, model_dir=model, on_duplicate=on_duplicate, progress=progress,
+                             tagging=tagging_of(with_tags, tag_k, tag_min_similarity))
     progress.finish()
     click.echo(index_summary(manifest, time.perf_counter() - start, index_dir))
 
@@ -246,17 +277,24 @@ def index_verify(index_dir):
                f"model fingerprint {manifest['model']['fingerprint']}")
 
 
-def print_hits(fused, titles: dict, as_json: bool, explain: bool) -> None:
-    """A table (rank, id, title, score) or JSON lines; with explain, each side's share of the score."""
+def print_hits(fused, titles: dict, as_json: bool, explain: bool, tags: dict | None = None) -> None:
+    """A table (rank, id, title, score) or JSON lines; with explain, each side's share of the score.
+
+    tags: document id -> [(tag, similarity)] (index build --with-tags); when any hit has tags, every JSON
+    record gets "tags" and the table a tags line under each tagged hit."""
     for rank, (doc_id, score) in enumerate(fused.hits, 1):
         explanation = fused.explanations[rank - 1]
         if as_json:
             record = {"rank": rank, "id": doc_id, "title": titles.get(doc_id, ""), "score": score}
+            if tags:
+                record["tags"] = [[tag, similarity] for tag, similarity in tags.get(doc_id, [])]
             if explain:
                 record["explain"] = explanation.as_dict()
             click.echo(json.dumps(record, ensure_ascii=False))
             continue
         click.echo(f"{rank:>4}  {score:>9.4f}  {doc_id[:40]:<40}  {titles.get(doc_id, '')[:60]}")
+        if tags and tags.get(doc_id):
+            click.echo(f"{'':17}tags     " + ", ".join(f"{tag} {similarity:.2f}" for tag, similarity in tags[doc_id]))
         if explain:
             for side in ("lexical", "semantic"):
                 part = getattr(explanation, side)
@@ -289,16 +327,18 @@ def print_hits(fused, titles: dict, as_json: bool, explain: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per hit.")
 @click.option("--explain", is_flag=True, help="Show each side's score, rank and share of the fused score.")
 @click.option("--verify", is_flag=True, help="Check every index file's full sha256 first (default: sizes and first/last MiB).")
+@click.option("--tag", "tags", multiple=True, help="Only documents carrying this tag (index build --with-tags); repeat it: a document must carry all.")
 @click.argument("query")
 @user_errors
-def search(index_dir, model, query, as_json, explain, verify, min_similarity, max_far, **options):
+def search(index_dir, model, query, as_json, explain, verify, min_similarity, max_far, tags, **options):
     """Search the index for QUERY (hybrid BM25 + DSSM vectors by default)."""
     if es_search_requested(index_dir, options):
         if min_similarity is not None or max_far is not None:
             raise UsageError("--min-similarity and --max-far need --backend embedded")
-        return es_search(index_dir, model, query, as_json, explain, **options)
+        return es_search(index_dir, model, query, as_json, explain, tags=tags, **options)
     from indexer.calibration import stored_threshold
     from indexer.query import HybridSearcher, SearchOptions, check_query
+    from indexer.tags import TagFilter
 
     given = typed_options(options, SearchOptions)  # the others: the index's tuned fusion, else the defaults
     SearchOptions(**given, min_similarity=min_similarity).check()
@@ -306,8 +346,8 @@ def search(index_dir, model, query, as_json, explain, verify, min_similarity, ma
     searcher = HybridSearcher.open(index_dir, model_dir=model, verify="full" if verify else "quick")
     if max_far is not None:
         min_similarity = stored_threshold(searcher.backend.manifest, max_far, min_similarity)
-    fused = searcher.search(query, **given, min_similarity=min_similarity)
-    print_hits(fused, searcher.titles(fused.hits.ids), as_json, explain)
+    fused = searcher.search(query, **given, min_similarity=min_similarity, filter=TagFilter.of(tags))
+    print_hits(fused, searcher.titles(fused.hits.ids), as_json, explain, searcher.tags(fused.hits.ids))
     if not fused.hits and not as_json:
         click.echo("no hits", err=True)
 
@@ -434,6 +474,120 @@ def calibrate(index_dir, queries, qrels, model, backend, non_pairs, seed, dry_ru
         click.echo(f"\nstored in {index_dir}/manifest.json: use it with `dssm search --max-far 0.001`")
 
 
+# --- tagging and near-duplicates (indexer/tags.py, indexer/dedup.py) --------------------------
+
+@main.group()
+def tag() -> None:
+    """Zero-shot and one-shot tagging: texts (query tower) and tags (document tower) in one space."""
+
+
+@tag.command("index")
+@click.option("--model", required=True, type=click.Path(file_okay=False), help="Model directory (dssm train --out).")
+@click.option("--tags", "tags_file", required=True, type=click.Path(dir_okay=False), help="Tags: one per line (or JSONL {tag}), or the tags used in a tagged JSONL {text, tags} file.")
+@click.option("--out", required=True, type=click.Path(), help="Tag index directory to write (replaced atomically).")
+@click.option("--tag-examples", type=click.Path(dir_okay=False), help='One-shot tags: JSONL {"tag", "example"}; such a tag is the mean of its examples\' vectors (tags not in --tags are added).')
+@click.option("--n-trees", default=50, show_default=True, type=click.IntRange(min=1), help="Annoy trees (used above 20,000 tags; below, search is exact).")
+@click.option("--search-k", default=20000, show_default=True, type=int, help="Default Annoy search_k stored in the tag index.")
+@user_errors
+def tag_index(model, tags_file, out, tag_examples, n_trees, search_k):
+    """Embed every tag of TAGS with MODEL and write a tag index to OUT."""
+    import time
+
+    from indexer.tags import build_tag_index, read_tag_examples, read_tags
+
+    start, tags = time.perf_counter(), read_tags(tags_file)
+    examples = read_tag_examples(tag_examples) if tag_examples else None
+    manifest = build_tag_index(model, tags, out, examples=examples, n_trees=n_trees, search_k=search_k)
+    counts = manifest["counts"]
+    click.echo(f"{out}: {counts['tags']:,} tags ({counts['one_shot']:,} one-shot from examples), "
+               f"{manifest['model']['dim']} dims, in {time.perf_counter() - start:.1f} s")
+
+
+@tag.command("predict")
+@click.option("--tags-index", required=True, type=click.Path(), help="Tag index directory (dssm tag index --out).")
+@click.option("--model", type=click.Path(file_okay=False), help="Model directory (default: the one the tag index was built with).")
+@click.option("--corpus", type=click.Path(dir_okay=False), help='Batch mode: tag every document of a JSONL {id, title, text} (or TSV/CSV) file; writes JSON lines {"id", "tags"}.')
+@click.option("--k", default=5, show_default=True, type=click.IntRange(min=1), help="Tags per text.")
+@click.option("--min-similarity", type=click.FloatRange(-1, 1), help="Drop tags whose cosine with the text is below this.")
+@click.option("--json", "as_json", is_flag=True, help='One JSON object per text: {"text", "tags": [[tag, similarity], ...]}.')
+@click.argument("texts", nargs=-1)
+@user_errors
+def tag_predict(tags_index, model, corpus, k, min_similarity, as_json, texts):
+    """Print the best K tags of each TEXT (or of each document of --corpus)."""
+    from indexer.tags import open_tag_index, predict_corpus
+
+    if bool(texts) == bool(corpus):
+        raise UsageError("give TEXTS to tag, or --corpus FILE, not both")
+    index = open_tag_index(tags_index, model)
+    if corpus:
+        for doc_id, tags in predict_corpus(index, corpus, k, min_similarity):
+            click.echo(json.dumps({"id": doc_id, "tags": tags}, ensure_ascii=False))
+        return
+    for text, tags in zip(texts, index.predict(list(texts), k, min_similarity)):
+        if as_json:
+            click.echo(json.dumps({"text": text, "tags": tags}, ensure_ascii=False))
+            continue
+        if len(texts) > 1:
+            click.echo(text)
+        for name, similarity in tags:
+            click.echo(f"  {similarity:>7.4f}  {name}")
+        if not tags:
+            click.echo("  no tags", err=True)
+
+
+@tag.command("evaluate")
+@click.option("--tags-index", required=True, type=click.Path(), help="Tag index directory (dssm tag index --out).")
+@click.option("--test", "test_file", required=True, type=click.Path(dir_okay=False), help="Held-out tagged texts: JSONL {text, tags}.")
+@click.option("--unseen", type=click.Path(dir_okay=False), help="Tags held out of training (one per line): scored apart from the seen ones.")
+@click.option("--model", type=click.Path(file_okay=False), help="Model directory (default: the one the tag index was built with).")
+@click.option("--k", default=5, show_default=True, type=click.IntRange(min=1), help="Tags predicted per text.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@user_errors
+def tag_evaluate(tags_index, test_file, unseen, model, k, as_json):
+    """P@K and R@K of the tag index on TEST: seen and unseen tags, restricted and generalised ranking."""
+    from dssm.tagdata import load_tagged, read_tag_list
+    from indexer.tag_eval import cosine_scorer, evaluate_tagging
+    from indexer.tags import open_tag_index
+
+    index, test = open_tag_index(tags_index, model), load_tagged(test_file)
+    report = evaluate_tagging(cosine_scorer(index.encoder, index.vectors), index.tags, test.texts, test.tags,
+                              read_tag_list(unseen) if unseen else [], k)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(f"{'ranking':<12} {'tags':<7} {f'P@{k}':>7} {f'R@{k}':>7} {'texts':>6}")
+    for protocol, kinds in report.items():
+        for kind, row in kinds.items():
+            if row["texts"]:
+                click.echo(f"{protocol:<12} {kind:<7} {row[f'P@{k}']:>7.4f} {row[f'R@{k}']:>7.4f} {row['texts']:>6}")
+
+
+@main.command()
+@click.option("--index", "index_dir", required=True, type=click.Path(), help="Index directory (dssm index build --out).")
+@click.option("--threshold", type=click.FloatRange(-1, 1), help="Report pairs whose cosine is at least this (default 0.95).")
+@click.option("--max-far", type=click.FloatRange(0, 1, min_open=True), help="Threshold of this false-accept rate, stored by `dssm calibrate` (instead of --threshold).")
+@click.option("--k", default=10, show_default=True, type=click.IntRange(min=1), help="Neighbours looked at per document.")
+@click.option("--search-k", type=click.IntRange(min=1), help="Annoy search_k above 20,000 documents (default 2000; below, the search is exact).")
+@click.option("--json", "as_json", is_flag=True, help='One JSON object per pair: {"a", "b", "similarity"}.')
+@user_errors
+def dedup(index_dir, threshold, max_far, k, search_k, as_json):
+    """List near-duplicate document pairs of an index (from its stored vectors), most similar first."""
+    from indexer.dedup import dedup_threshold, near_duplicates
+    from indexer.embedded import EmbeddedIndex
+
+    index = EmbeddedIndex.open(index_dir)
+    threshold = dedup_threshold(index.manifest, threshold, max_far)
+    pairs = near_duplicates(index, threshold, k, search_k=search_k)
+    titles = index.titles({doc_id for pair in pairs for doc_id in (pair.a, pair.b)}) if not as_json else {}
+    for pair in pairs:
+        if as_json:
+            click.echo(json.dumps(pair.as_dict(), ensure_ascii=False))
+        else:
+            click.echo(f"{pair.similarity:.4f}  {pair.a[:30]:<30}  {pair.b[:30]:<30}  {titles.get(pair.a, '')[:40]}")
+    click.echo(f"{len(pairs):,} pair{'' if len(pairs) == 1 else 's'} with cosine >= {threshold:g} among "
+               f"{len(index):,} documents", err=True)
+
+
 # --- Elasticsearch (indexer/es_*.py) ---------------------------------------------------------
 
 
@@ -471,8 +625,8 @@ def es_connect_for_build(out, es_options: dict):
         return connect(config), config
 
 
-def es_build(connection, model, corpus, out, on_duplicate, batch_size, quiet, **es_options) -> None:
-    """Push the embedded index just built at OUT (same vectors), or encode CORPUS, into --es-index."""
+def es_build(connection, model, corpus, out, on_duplicate, batch_size, quiet, tagging=None, **es_options) -> None:
+    """Push the embedded index just built at OUT (same vectors and tags), or encode (and tag) CORPUS, into --es-index."""
     import os
 
     from indexer.es_documents import from_corpus, from_embedded_index
@@ -486,7 +640,9 @@ def es_build(connection, model, corpus, out, on_duplicate, batch_size, quiet, **
 
         encoder = load_encoder(model)
         model_info = {"fingerprint": encoder.fingerprint, "dim": encoder.dim, "path": os.path.abspath(model)}
-        rows = from_corpus(corpus, encoder, on_duplicate, batch_size)
+        from indexer.build import open_tagging
+
+        rows = from_corpus(corpus, encoder, on_duplicate, batch_size, tagger=open_tagging(tagging, encoder))
     options = IndexOptions(dims=model_info["dim"], analyzer=es_options["es_analyzer"], m=es_options["hnsw_m"],
                            ef_construction=es_options["hnsw_ef_construction"])
     progress = ProgressPrinter(quiet, "sent {done:,} docs to Elasticsearch ({rate:,.0f} docs/s)")
@@ -526,7 +682,9 @@ def es_search(index_dir, model, query, as_json, explain, **options) -> None:
                                    exact_rerank=options["exact_rerank"])
     search_options.check()
     check_query(query)
-    es_filter = parse_filter(options["es_filter"])
+    es_filter = es_filters(options)
+    if index_dir is not None and es_filter is not None:
+        raise UsageError("--filter and --tag filter Elasticsearch's hits; drop --index (its local Annoy side cannot apply them)")
     config = load_config(url=options["es_url"])
     with EsErrors(config):
         es = EsIndex.open(connect(config), options["es_index"])
@@ -537,7 +695,7 @@ def es_search(index_dir, model, query, as_json, explain, **options) -> None:
             backend = SplitBackend(es, HybridSearcher.open(index_dir, model_dir=model, encoder=encoder).backend)
         searcher = HybridSearcher(backend, encoder)
         fused = searcher.search(query, search_options, filter=es_filter)
-        print_hits(fused, searcher.titles(fused.hits.ids), as_json, explain)
+        print_hits(fused, searcher.titles(fused.hits.ids), as_json, explain, searcher.tags(fused.hits.ids))
     if not fused.hits and not as_json:
         click.echo("no hits", err=True)
 
@@ -569,6 +727,15 @@ def parse_filter(text):
     return value
 
 
+def es_filters(options: dict) -> dict | None:
+    """--filter and --tag (all given tags) as one Elasticsearch filter; None when neither is given."""
+    from indexer.tags import TagFilter
+
+    tag_filter = TagFilter.of(options.get("tags") or ())
+    filters = [part for part in (parse_filter(options["es_filter"]), tag_filter and tag_filter.es_query()) if part]
+    return None if not filters else filters[0] if len(filters) == 1 else {"bool": {"filter": filters}}
+
+
 def es_plugin_search(index_dir, model, query, as_json, explain, **options) -> None:
     """`dssm search --backend es-plugin`: one request to the plugin (es-plugin/README.md), which embeds
     QUERY in Java and fuses BM25 and kNN in Elasticsearch. --model names an uploaded model
@@ -594,7 +761,7 @@ def es_plugin_search(index_dir, model, query, as_json, explain, **options) -> No
             connect(config), options["es_index"], query, size=options["k"], model=model, fusion=options["fusion"],
             alpha=options["alpha"], norm=options["norm"], rank_constant=options["rrf_k"],
             rank_window_size=max(options["candidates"], options["k"]), num_candidates=options["search_k"],
-            filter=parse_filter(options["es_filter"]), explain=explain)
+            filter=es_filters(options), explain=explain)
     fused = es_plugin.fused_from_response(response)
     print_hits(fused, es_plugin.titles(response), as_json, explain)
     if not fused.hits and not as_json:

@@ -3,7 +3,7 @@
 ```
 INDEX/
   manifest.json      format, model fingerprint, dims, metric, Annoy/BM25 params, counts, sha256 per file
-  documents.sqlite   id, title, text (indexer/store.py)
+  documents.sqlite   id, title, text; predicted tags with --with-tags (indexer/store.py)
   vectors.f32 ids.json   float32 [rows, dim] + row ids (indexer/vectors.py)
   annoy.ann          angular Annoy over the non-zero rows (indexer/annoy_index.py)
   bm25.*             BM25 impact matrix (indexer/lexical.py)
@@ -14,6 +14,10 @@ opening the index during the two renames of the swap may see it missing for that
 at a time: `.INDEX.lock` beside the index is locked while a build, add or delete runs.
 `index add`/`delete` update the document store and the vector file incrementally (no document is
 encoded twice) and rebuild BM25 and Annoy from them.
+
+`--with-tags TAGS` (a tag index, indexer/tags.py) stores each document's predicted tags in the document
+store; the manifest's `tagging` section records the tag index, k and min_similarity, and `index add`
+tags new documents the same way unless given another tag index.
 """
 from __future__ import annotations
 
@@ -40,6 +44,7 @@ STORE_FILE = "documents.sqlite"
 INDEX_FILES = [STORE_FILE, VECTORS_FILE, IDS_FILE, ANNOY_FILE, *bm25_files()]
 BATCH_SIZE = 1024
 Progress = Callable[[int], None]  # called with the number of documents just encoded
+Tagger = Callable[[list[str], np.ndarray], list]  # (texts, document vectors) -> [[(tag, similarity)], ...]
 
 
 def batched(items: Iterable, size: int) -> Iterator[list]:
@@ -78,11 +83,16 @@ def staging(target: Path) -> Iterator[Path]:
 
 
 def encode_into(documents: Iterable[Document], encoder, store: DocumentStore, writer: VectorWriter,
-                batch_size: int, progress: Progress | None, replace: bool = False) -> None:
-    """Encode documents (document tower) in batches into the store and the vector file."""
+                batch_size: int, progress: Progress | None, replace: bool = False,
+                tagger: Tagger | None = None) -> None:
+    """Encode documents (document tower) in batches into the store and the vector file; with a
+    `tagger`, store each document's predicted tags too."""
     for batch in batched(documents, batch_size):
-        vectors = encoder.encode([doc.encoder_text() for doc in batch], side="document", batch_size=batch_size)
+        texts = [doc.encoder_text() for doc in batch]
+        vectors = encoder.encode(texts, side="document", batch_size=batch_size)
         store.add(batch, replace=replace)
+        if tagger is not None:
+            store.add_tags(zip([doc.id for doc in batch], tagger(texts, vectors)))
         writer.append([doc.id for doc in batch], vectors)
         if progress is not None:
             progress(len(batch))
@@ -117,15 +127,27 @@ def annoy_params(n_trees: int, search_k: int, on_disk_build: bool) -> dict:
     return {"n_trees": n_trees, "search_k": search_k, "seed": SEED, "on_disk_build": on_disk_build}
 
 
+def open_tagging(tagging: dict | None, encoder):
+    """A DocumentTagger from `{"index", "k", "min_similarity"}` (None: no tagging), for `encoder`'s model."""
+    if not tagging:
+        return None
+    from indexer.tags import DEFAULT_K, open_tagger
+    return open_tagger(tagging["index"], encoder, tagging.get("k", DEFAULT_K), tagging.get("min_similarity"))
+
+
 def build_index(model_dir: str | Path, corpus: str | Path, out: str | Path, *, encoder=None,
                 n_trees: int = DEFAULT_N_TREES, search_k: int = DEFAULT_SEARCH_K, on_duplicate: str = "error",
                 on_disk_build: bool = False, batch_size: int = BATCH_SIZE,
-                progress: Progress | None = None) -> dict:
-    """Build an index of `corpus` with the model at `model_dir` into `out`; returns the manifest."""
+                progress: Progress | None = None, tagging: dict | None = None) -> dict:
+    """Build an index of `corpus` with the model at `model_dir` into `out`; returns the manifest.
+
+    tagging: `{"index": tag index dir, "k", "min_similarity"}` to store each document's predicted tags.
+    """
     out, annoy = Path(out), annoy_params(n_trees, search_k, on_disk_build)
     if encoder is None:
         from dssm.export import load_encoder
         encoder = load_encoder(model_dir)
+    tagger = open_tagging(tagging, encoder)  # refuses another model's tag index before any encoding
     keep = scan_ids(corpus, on_duplicate)
     if not keep:
         raise ValueError(f"corpus {corpus} has no documents; give a JSONL/TSV/CSV file with id, title, text")
@@ -135,9 +157,10 @@ def build_index(model_dir: str | Path, corpus: str | Path, out: str | Path, *, e
         store = DocumentStore.create(tmp / STORE_FILE)
         store.connection.execute("PRAGMA journal_mode=OFF")
         writer = VectorWriter(tmp / VECTORS_FILE, encoder.dim)
-        encode_into(iter_documents(corpus, on_duplicate, keep), encoder, store, writer, batch_size, progress)
+        encode_into(iter_documents(corpus, on_duplicate, keep), encoder, store, writer, batch_size, progress,
+                    tagger=tagger)
         writer.close()
-        manifest = finish(tmp, writer.ids, store, model, annoy)
+        manifest = finish(tmp, writer.ids, store, model, annoy, {"tagging": tagger.describe()} if tagger else None)
     return manifest
 
 
@@ -149,7 +172,8 @@ def open_for_update(index_dir: Path) -> tuple[dict, list[str], np.ndarray]:
 
 
 def rewrite_index(index_dir: Path, manifest: dict, ids: list[str], vectors: np.ndarray, remove: set[str],
-                  add: Iterable[Document], encoder, batch_size: int, progress: Progress | None) -> dict:
+                  add: Iterable[Document], encoder, batch_size: int, progress: Progress | None,
+                  tagger=None) -> dict:
     """Copy the kept rows, append encoded new documents, rebuild BM25 and Annoy, swap in atomically."""
     annoy = {key: manifest["annoy"][key] for key in ("n_trees", "search_k", "seed", "on_disk_build")}
     with staging(index_dir) as tmp:
@@ -161,31 +185,46 @@ def rewrite_index(index_dir: Path, manifest: dict, ids: list[str], vectors: np.n
         for start in range(0, len(kept), 65536):
             rows = kept[start:start + 65536]
             writer.append([ids[row] for row in rows], np.asarray(vectors[rows]))
-        encode_into(add, encoder, store, writer, batch_size, progress)
+        encode_into(add, encoder, store, writer, batch_size, progress, tagger=tagger)
         writer.close()
-        carried = {key: manifest[key] for key in SECTIONS if key in manifest}   # same model: still valid
+        carried = {key: manifest[key] for key in (*SECTIONS, "tagging") if key in manifest}   # same model: still valid
+        if tagger is not None:
+            carried["tagging"] = tagger.describe()
         return finish(tmp, writer.ids, store, manifest["model"], annoy, carried)
 
 
 def add_documents(index_dir: str | Path, corpus: str | Path, *, model_dir: str | Path | None = None,
                   encoder=None, on_duplicate: str = "error", batch_size: int = BATCH_SIZE,
-                  progress: Progress | None = None) -> dict:
+                  progress: Progress | None = None, tagging: dict | None = None) -> dict:
     """Add the documents of `corpus`; ids already in the index are refused unless on_duplicate is
-    'last' (the new document replaces the old) or 'first' (the indexed one is kept)."""
+    'last' (the new document replaces the old) or 'first' (the indexed one is kept).
+
+    tagging: as for `build_index`; None tags new documents as the index's `tagging` section says, if any.
+    """
     index_dir = Path(index_dir)
     read_manifest(index_dir)  # a clear error for a missing index before taking its lock
     with index_lock(index_dir):
-        return add_locked(index_dir, corpus, model_dir, encoder, on_duplicate, batch_size, progress)
+        return add_locked(index_dir, corpus, model_dir, encoder, on_duplicate, batch_size, progress, tagging)
+
+
+def recorded_tagging(manifest: dict, index_dir: Path) -> dict | None:
+    """The index's own `tagging` section, refusing one whose tag index is gone."""
+    tagging = manifest.get("tagging")
+    if tagging and not (Path(tagging["index"]) / MANIFEST_FILE).is_file():
+        raise ValueError(f"index {index_dir} was built --with-tags {tagging['index']}, which is gone; "
+                         f"pass --with-tags with a tag index built with the index's model")
+    return tagging
 
 
 def add_locked(index_dir: Path, corpus, model_dir, encoder, on_duplicate: str, batch_size: int,
-               progress: Progress | None) -> dict:
+               progress: Progress | None, tagging: dict | None = None) -> dict:
     manifest, ids, vectors = open_for_update(index_dir)
     model_dir = model_dir or manifest["model"]["path"]
     if encoder is None:
         from dssm.export import load_encoder
         encoder = load_encoder(model_dir)
     check_model(manifest, encoder.fingerprint, model_dir, index_dir)
+    tagger = open_tagging(tagging or recorded_tagging(manifest, index_dir), encoder)
     keep = scan_ids(corpus, on_duplicate)
     present = set(keep).intersection(ids)
     if present and on_duplicate == "error":
@@ -194,7 +233,7 @@ def add_locked(index_dir: Path, corpus, model_dir, encoder, on_duplicate: str, b
                          f"pass --on-duplicate last to replace them or first to keep the indexed ones")
     remove = present if on_duplicate == "last" else set()
     add = (doc for doc in iter_documents(corpus, on_duplicate, keep) if doc.id not in present or on_duplicate == "last")
-    return rewrite_index(index_dir, manifest, ids, vectors, remove, add, encoder, batch_size, progress)
+    return rewrite_index(index_dir, manifest, ids, vectors, remove, add, encoder, batch_size, progress, tagger)
 
 
 def delete_documents(index_dir: str | Path, doc_ids: Iterable[str]) -> dict:

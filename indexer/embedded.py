@@ -3,6 +3,10 @@
 `EmbeddedIndex` is a backend for `indexer.query.HybridSearcher`, with the same two retrieval methods as
 the Elasticsearch backend (`indexer/es_index.py`): `lexical(query, k, filter) -> Hits` and
 `semantic(vector, k, num_candidates, filter) -> Hits`.
+
+Its only filter is `indexer.tags.TagFilter` (`dssm search --tag`): documents carrying every given tag
+(stored by `index build --with-tags`). Both sides then score just those documents: BM25 restricted to
+their rows, and the semantic side exactly (their stored vectors), so a filter never loses hits to Annoy.
 """
 from __future__ import annotations
 
@@ -23,9 +27,13 @@ from indexer.vectors import IDS_FILE, VECTORS_FILE, open_vectors, read_ids
 RERANK_FACTOR = 4  # exact re-rank: ask Annoy for 4 x k neighbours, re-score them from the vector file
 
 
-def no_filter(filter: object) -> None:
-    if filter is not None:
-        raise ValueError("filters need the Elasticsearch backend; the embedded index has none")
+def top_rows(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The rows with the k best scores plus every row tied with the k-th (the id tie-break comes later)."""
+    if len(rows) > k:
+        kth = np.partition(scores, len(scores) - k)[len(scores) - k]
+        keep = scores >= kth
+        rows, scores = rows[keep], scores[keep]
+    return rows, scores
 
 
 class EmbeddedIndex:
@@ -37,6 +45,7 @@ class EmbeddedIndex:
         self.bm25 = Bm25Index.open(directory, len(self.ids))
         self.annoy = AnnoySearcher(directory / ANNOY_FILE, self.dim, manifest["annoy"]["items"])
         self.store = DocumentStore.open(directory / STORE_FILE)
+        self._row_of: dict[str, int] | None = None
 
     @classmethod
     def open(cls, directory: str | Path, verify: str = "quick") -> "EmbeddedIndex":
@@ -57,10 +66,27 @@ class EmbeddedIndex:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def allowed_rows(self, filter: object) -> np.ndarray | None:
+        """Rows passing `filter` (a TagFilter), sorted; None without a filter."""
+        from indexer.tags import TagFilter
+
+        if filter is None:
+            return None
+        if not isinstance(filter, TagFilter):
+            raise ValueError("the embedded index filters by tag only (--tag); --filter needs the Elasticsearch backend")
+        if self._row_of is None:
+            self._row_of = {doc_id: row for row, doc_id in enumerate(self.ids)}
+        return np.array(sorted(self._row_of[doc_id] for doc_id in self.store.ids_with_tags(filter.tags)
+                               if doc_id in self._row_of), dtype=np.int64)
+
     def lexical(self, query: str, k: int, filter: object = None) -> Hits:
-        """BM25 top k (score higher is better)."""
-        no_filter(filter)
-        rows, scores = self.bm25.search(query, k)
+        """BM25 top k (score higher is better), among the rows passing `filter` (a TagFilter) if given."""
+        rows = self.allowed_rows(filter)
+        if rows is None:
+            rows, scores = self.bm25.search(query, k)
+        else:
+            scores = self.bm25.scores(query)[rows]
+            rows, scores = top_rows(rows[scores > 0], scores[scores > 0], k)
         return Hits([self.ids[row] for row in rows], scores).top(k)
 
     def semantic(self, vector: np.ndarray, k: int, num_candidates: int | None = None, filter: object = None,
@@ -70,15 +96,30 @@ class EmbeddedIndex:
         `exact`: ask Annoy for RERANK_FACTOR * k neighbours and re-score them exactly (float64 dot
         products with the stored unit vectors) before keeping k.
         """
-        no_filter(filter)
+        rows = self.allowed_rows(filter)
+        if rows is not None:
+            return self.semantic_among(rows, vector, k)
         search_k = self.manifest["annoy"]["search_k"] if num_candidates is None else num_candidates
         rows, cosines = self.annoy.search(vector, RERANK_FACTOR * k if exact else k, search_k)
         if exact and len(rows):
             cosines = np.asarray(self.vectors[rows], dtype=np.float64) @ vector.astype(np.float64)
         return Hits([self.ids[row] for row in rows], cosines).top(k)
 
+    def semantic_among(self, rows: np.ndarray, vector: np.ndarray, k: int) -> Hits:
+        """Exact cosine top k among `rows` (rows without features left out, as Annoy leaves them out)."""
+        if not len(rows) or not np.any(vector):
+            return Hits.empty()
+        vectors = np.asarray(self.vectors[rows], dtype=np.float64)
+        features = np.any(vectors != 0, axis=1)
+        rows, cosines = top_rows(rows[features], vectors[features] @ vector.astype(np.float64), k)
+        return Hits([self.ids[row] for row in rows], cosines).top(k)
+
     def titles(self, ids) -> dict[str, str]:
         return self.store.titles(ids)
+
+    def tags(self, ids) -> dict[str, list[tuple[str, float]]]:
+        """Document id -> its stored tags `[(tag, similarity)]` (index build --with-tags)."""
+        return self.store.tags(ids)
 
     def close(self) -> None:
         self.store.close()

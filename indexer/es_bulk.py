@@ -22,7 +22,7 @@ from elasticsearch import ConnectionError, ConnectionTimeout, Elasticsearch, hel
 TRANSIENT_STATUS = (429, 502, 503, 504)
 VECTOR_DECIMALS = 8  # float32 keeps ~7 significant digits; shorter JSON, same stored float32
 
-Document = tuple[str, str, str, Sequence[float]]  # (id, title, text, vector [dim])
+Document = tuple  # (id, title, text, vector [dim]) or (id, title, text, vector, [(tag, similarity), ...])
 
 
 @dataclass
@@ -55,9 +55,12 @@ def vector_values(vector: Sequence[float]) -> list | None:
 
 def bulk_actions(index: str, documents: Iterable[Document], vector_field: str,
                  report: BulkCounts) -> Iterator[dict]:
-    """One `index` action per `(id, title, text, vector)`; `_id` is the document id."""
-    for doc_id, title, text, vector in documents:
+    """One `index` action per `(id, title, text, vector[, tags])`; `_id` is the document id."""
+    for doc_id, title, text, vector, *tagged in documents:
         source = {"id": doc_id, "title": title, "text": text}
+        if tagged and tagged[0]:
+            source["tags"] = [tag for tag, _ in tagged[0]]
+            source["tag_similarities"] = [round(float(similarity), 6) for _, similarity in tagged[0]]
         values = vector_values(vector)
         if values is None:
             report.without_vector += 1

@@ -1,8 +1,9 @@
-"""Where the Elasticsearch build gets its `(id, title, text, vector)` rows from.
+"""Where the Elasticsearch build gets its `(id, title, text, vector, tags)` rows from.
 
 - `from_embedded_index`: an index directory just written by `dssm index build --out`, so one run
-  pushes the very vectors Annoy holds (no second encoding);
-- `from_corpus`: a corpus encoded here with the document tower, batch by batch.
+  pushes the very vectors Annoy holds (no second encoding) and the tags stored with them;
+- `from_corpus`: a corpus encoded here with the document tower, batch by batch, tagged by `tagger`
+  (indexer/tags.py DocumentTagger) when given.
 """
 from __future__ import annotations
 
@@ -34,9 +35,10 @@ def from_embedded_index(index_dir: str | Path) -> tuple[dict, Iterator[Document]
             for start in range(0, len(ids), BATCH_SIZE):
                 batch = ids[start:start + BATCH_SIZE]
                 documents = {doc.id: doc for doc in store.documents(batch)}
+                tags = store.tags(batch)
                 for row, doc_id in enumerate(batch, start):
                     doc = documents[doc_id]
-                    yield doc.id, doc.title, doc.text, vectors[row]
+                    yield doc.id, doc.title, doc.text, vectors[row], tags.get(doc_id, [])
         finally:
             store.close()
 
@@ -44,7 +46,7 @@ def from_embedded_index(index_dir: str | Path) -> tuple[dict, Iterator[Document]
 
 
 def from_corpus(corpus: str | Path, encoder, on_duplicate: str = "error", batch_size: int = BATCH_SIZE,
-                progress: Callable[[int], None] | None = None) -> Iterator[Document]:
+                progress: Callable[[int], None] | None = None, tagger=None) -> Iterator[Document]:
     """Rows of `corpus` with document-tower vectors; duplicate ids are refused here, before any encoding."""
     if not scan_ids(corpus, on_duplicate):
         raise ValueError(f"corpus {corpus} has no documents; give a JSONL/TSV/CSV file with id, title, text")
@@ -54,8 +56,10 @@ def from_corpus(corpus: str | Path, encoder, on_duplicate: str = "error", batch_
         while batch := list(islice(documents, batch_size)):
             texts = [doc.encoder_text() for doc in batch]
             vectors = encoder.encode(texts, side="document", batch_size=batch_size)
+            tags = tagger(texts, vectors) if tagger is not None else [[] for _ in batch]
             if progress is not None:
                 progress(len(batch))
-            yield from ((doc.id, doc.title, doc.text, vector) for doc, vector in zip(batch, vectors))
+            yield from ((doc.id, doc.title, doc.text, vector, doc_tags)
+                        for doc, vector, doc_tags in zip(batch, vectors, tags))
 
     return rows()

@@ -1,7 +1,8 @@
 """Elasticsearch backend: BM25 text fields + an HNSW `dense_vector`, rebuilt behind an alias.
 
 Layout of one concrete index `NAME-<UTC timestamp>` served by the alias `NAME`:
-`id` keyword, `title`/`text` text copied into `body` (analyzer option, `standard` by default: the
+`id` keyword, `tags` keyword (predicted by `--with-tags`, with their cosines in the unindexed
+`tag_similarities`), `title`/`text` text copied into `body` (analyzer option, `standard` by default: the
 integ-test server has no other; BM25 runs on `body`, title and text as one field like the embedded
 index), `vector` dense_vector (model dims, cosine, `hnsw` index options m/ef_construction, not
 quantised so scores are exact floats), and `_meta` {format, format_version, model_fingerprint, dims,
@@ -9,7 +10,8 @@ model_path, counts, ...}. A build writes a fresh index through `indexer.es_bulk`
 rejects file), checks the count, then moves the alias atomically; the old index is deleted only after
 that (unless keep_old). Search: `EsIndex.lexical` / `EsIndex.semantic` return `Hits`.
 
-Documents are `(id, title, text, vector)` tuples whatever produced the vectors (float32 `[dim]`).
+Documents are `(id, title, text, vector)` tuples whatever produced the vectors (float32 `[dim]`), or
+`(id, title, text, vector, tags)` with `tags` a list of `(tag, similarity)`.
 An all-zero vector (a text without features, docs/FORMAT.md 2.2) is left out of the document: ES
 cosine refuses zero vectors, and its cosine with anything is 0, so kNN would never prefer it.
 """
@@ -77,7 +79,8 @@ def index_body(options: IndexOptions, fingerprint: str) -> dict:
         "dynamic": "strict",
         "_meta": index_meta(options, fingerprint),
         "properties": {
-            "id": {"type": "keyword"}, "title": text, "text": text,
+            "id": {"type": "keyword"}, "title": text, "text": text, "tags": {"type": "keyword"},
+            "tag_similarities": {"type": "float", "index": False, "doc_values": False},
             LEXICAL_FIELD: {"type": "text", "analyzer": options.analyzer},
             VECTOR_FIELD: {"type": "dense_vector", "dims": options.dims, "index": True, "similarity": "cosine",
                            "index_options": {"type": "hnsw", "m": options.m,
@@ -328,6 +331,14 @@ class EsIndex:
         docs = self.client.mget(index=self.name, ids=list(ids), source_includes=["title"])["docs"]
         return {doc["_id"]: doc["_source"].get("title", "") for doc in docs if doc.get("found")}
 
+    def tags(self, ids: Sequence[str]) -> dict[str, list[tuple[str, float]]]:
+        """Document id -> stored tags `[(tag, similarity)]` (built --with-tags); ids without tags absent."""
+        if not ids:
+            return {}
+        docs = self.client.mget(index=self.name, ids=list(ids), source_includes=["tags", "tag_similarities"])["docs"]
+        return {doc["_id"]: list(zip(doc["_source"]["tags"], doc["_source"].get("tag_similarities", [])))
+                for doc in docs if doc.get("found") and doc["_source"].get("tags")}
+
 
 class SplitBackend:
     """Lexical hits from one backend and semantic hits from another (ES BM25 + local Annoy)."""
@@ -344,6 +355,9 @@ class SplitBackend:
 
     def titles(self, ids: Sequence[str]) -> dict[str, str]:
         return self.lexical_backend.titles(ids)
+
+    def tags(self, ids: Sequence[str]) -> dict[str, list[tuple[str, float]]]:
+        return self.lexical_backend.tags(ids)
 
 
 def check_k(k: int) -> None:

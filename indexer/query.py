@@ -157,3 +157,8 @@ class HybridSearcher:
     def titles(self, ids) -> dict[str, str]:
         titles = getattr(self.backend, "titles", None)
         return titles(ids) if titles else {}
+
+    def tags(self, ids) -> dict[str, list[tuple[str, float]]]:
+        """Document id -> stored tags `[(tag, similarity)]` (index build --with-tags); {} when none."""
+        tags = getattr(self.backend, "tags", None)
+        return tags(ids) if tags else {}

@@ -1,7 +1,10 @@
-"""The document store: one SQLite table `documents(id, title, text)` inside the index directory.
+"""The document store: SQLite tables `documents(id, title, text)` and `tags(id, tag, similarity)`
+inside the index directory.
 
-It keeps what search prints (titles) and what a rebuild needs (texts for BM25 after `index add` /
+It keeps what search prints (titles, tags) and what a rebuild needs (texts for BM25 after `index add` /
 `index delete`), and updates incrementally inside a transaction. It is opened read-only for search.
+`tags` holds the tags predicted for each document by `dssm index build --with-tags` (indexer/tags.py);
+an index built before tagging existed has no such table and reads as having no tags.
 """
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ from typing import Iterable, Iterator
 from indexer.documents import Document
 
 SCHEMA = "CREATE TABLE documents (id TEXT PRIMARY KEY, title TEXT NOT NULL, text TEXT NOT NULL) WITHOUT ROWID"
+TAGS_SCHEMA = ("CREATE TABLE IF NOT EXISTS tags (id TEXT NOT NULL, tag TEXT NOT NULL, similarity REAL NOT NULL, "
+               "PRIMARY KEY (id, tag)) WITHOUT ROWID", "CREATE INDEX IF NOT EXISTS tags_by_tag ON tags(tag)")
 CHUNK = 500  # ids per `IN (...)` query, below SQLite's variable limit
 
 
@@ -21,7 +26,8 @@ def chunks(ids: list[str]) -> Iterator[list[str]]:
 
 
 class DocumentStore:
-    """`add`, `delete`, `existing`, `documents(ids)` (in the order asked), `titles(ids)`."""
+    """`add`, `delete`, `existing`, `documents(ids)` (in the order asked), `titles(ids)`; tags:
+    `add_tags`, `tags(ids)`, `ids_with_tags(tags)`."""
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self.connection = connection
@@ -33,6 +39,8 @@ class DocumentStore:
             raise ValueError(f"{path} already exists; a document store is created in a fresh directory")
         connection = sqlite3.connect(path)
         connection.execute(SCHEMA)
+        for statement in TAGS_SCHEMA:
+            connection.execute(statement)
         return cls(connection)
 
     @classmethod
@@ -59,7 +67,44 @@ class DocumentStore:
             raise ValueError(f"document id already in the index ({error}); pass --on-duplicate last to replace it") from None
 
     def delete(self, ids: Iterable[str]) -> None:
+        ids = list(ids)
         self.connection.executemany("DELETE FROM documents WHERE id = ?", ((doc_id,) for doc_id in ids))
+        if self.has_tags_table():
+            self.connection.executemany("DELETE FROM tags WHERE id = ?", ((doc_id,) for doc_id in ids))
+
+    def has_tags_table(self) -> bool:
+        return self.connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tags'").fetchone() is not None
+
+    def add_tags(self, tagged: Iterable[tuple[str, list[tuple[str, float]]]]) -> None:
+        """Store `(document id, [(tag, similarity), ...])` (replacing that document's tags)."""
+        if not self.has_tags_table():  # an index built before tagging existed
+            for statement in TAGS_SCHEMA:
+                self.connection.execute(statement)
+        for doc_id, tags in tagged:
+            self.connection.execute("DELETE FROM tags WHERE id = ?", (doc_id,))
+            self.connection.executemany("INSERT INTO tags(id, tag, similarity) VALUES (?, ?, ?)",
+                                        ((doc_id, tag, similarity) for tag, similarity in tags))
+
+    def tags(self, ids: Iterable[str]) -> dict[str, list[tuple[str, float]]]:
+        """Document id -> its tags, best first (ids without tags are absent)."""
+        found: dict[str, list[tuple[str, float]]] = {}
+        if not self.has_tags_table():
+            return found
+        for chunk in chunks(list(ids)):
+            sql = (f"SELECT id, tag, similarity FROM tags WHERE id IN ({','.join('?' * len(chunk))}) "
+                   f"ORDER BY similarity DESC, tag")
+            for doc_id, tag, similarity in self.connection.execute(sql, chunk):
+                found.setdefault(doc_id, []).append((tag, similarity))
+        return found
+
+    def ids_with_tags(self, tags: Iterable[str]) -> set[str]:
+        """Ids of the documents carrying every one of `tags`."""
+        tags = list(dict.fromkeys(tags))
+        if not tags or not self.has_tags_table():
+            return set()
+        sql = (f"SELECT id FROM tags WHERE tag IN ({','.join('?' * len(tags))}) "
+               f"GROUP BY id HAVING count(*) = {len(tags)}")
+        return {row[0] for row in self.connection.execute(sql, tags)}
 
     def commit(self) -> None:
         self.connection.commit()
