@@ -10,7 +10,7 @@ DEMO_INDEX := indexes/demo
 JAVA25 ?= /usr/lib/jvm/temurin-25-jdk-amd64
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-bench demo train-demo test test-py test-java bench report bench-peers golden es-up es-down plugin clean
+.PHONY: help install install-bench demo train-demo test test-py test-java bench report bench-peers teacher golden es-up es-down plugin clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -74,6 +74,9 @@ $(PEERS_VENV)/.installed:
 bench-peers: install $(PEERS_VENV)/.installed ## BM25 and MiniLM (torch, in the separate .venv-peers) beside our DSSM (~1 h on 2 cores)
 	nice -n 19 $(BIN)/python benchmarks/bench_peers.py --peers-python $(PEERS_VENV)/bin/python
 	$(BIN)/python benchmarks/run_all.py assemble
+
+teacher: install $(PEERS_VENV)/.installed ## MiniLM teacher vectors for `dssm train --teacher` (PAIRS=, CORPUS=, OUT=)
+	nice -n 19 $(BIN)/python scripts/teacher_vectors.py --pairs $(PAIRS) --corpus $(CORPUS) --out $(OUT) --peers-python $(PEERS_VENV)/bin/python
 
 golden: install ## regenerate tests/golden/ (featuriser cases, tiny model, query vectors)
 	$(BIN)/python tests/make_golden.py

@@ -55,6 +55,10 @@ def main() -> None:
 @click.option("--corpus", type=click.Path(dir_okay=False), help="JSONL {id, title, text} documents.")
 @click.option("--tags", type=click.Path(dir_okay=False),
               help="JSONL {text, tags: [...]} tagged texts: (text, tag) pairs, alone or beside --pairs.")
+@click.option("--teacher", type=click.Path(file_okay=False),
+              help="Distil a teacher: DIR/queries.npy (pairs-file order) and DIR/documents.npy (corpus order), unit vectors.")
+@click.option("--distill-weight", default=1.0, show_default=True, type=float, help="Weight of the distillation loss (with --teacher).")
+@click.option("--teacher-gamma", default=10.0, show_default=True, type=float, help="Sharpness of the teacher's in-batch softmax (with --teacher).")
 @click.option("--tag-weight", default=0.2, show_default=True, type=float,
               help="Loss weight of a batch of (text, tag) pairs beside search pairs (lower: better search, worse tags).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Model directory to write.")
@@ -84,7 +88,7 @@ def main() -> None:
 @click.option("--skip-missing", is_flag=True, help="Skip pairs naming doc ids absent from the corpus.")
 @click.option("--quiet", is_flag=True, help="One line per epoch instead of a progress bar.")
 @user_errors
-def train(pairs, corpus, tags, out, layers, buckets, max_features, word_ngrams, asymmetric, resume, skip_missing, quiet,
+def train(pairs, corpus, tags, teacher, out, layers, buckets, max_features, word_ngrams, asymmetric, resume, skip_missing, quiet,
           **hyper):
     """Train a DSSM on (query, relevant document) pairs and/or (text, tag) pairs; export it to OUT."""
     from dssm.config import FeaturiserConfig, TowerConfig, TrainConfig
@@ -95,7 +99,7 @@ def train(pairs, corpus, tags, out, layers, buckets, max_features, word_ngrams, 
     from dssm.train import train as run_training                      # imports TensorFlow
 
     result = run_training(pairs, corpus, out, featuriser, tower, config, resume=resume,
-                          skip_missing=skip_missing, verbose=2 if quiet else 1, log=click.echo, tags_path=tags)
+                          skip_missing=skip_missing, verbose=2 if quiet else 1, log=click.echo, tags_path=tags, teacher_dir=teacher)
     best = max(result.history.get("val_mrr_at_10", [float("nan")]))
     click.echo(f"trained {result.epochs_run} epochs; best validation MRR@10 {best:.4f}; fingerprint {result.fingerprint}")
 
@@ -434,8 +438,9 @@ def evaluate(index_dir, queries, qrels, model, backend, modes, k, metrics, depth
 @click.option("--seed", default=13, show_default=True, type=int, help="Seed of the tune / held-out split.")
 @click.option("--candidates", default=100, show_default=True, type=click.IntRange(min=1), help="Hits taken from each side; stored with the setting, so search uses it too.")
 @click.option("--dry-run", is_flag=True, help="Print the result; leave the manifest as it is.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result and the whole sweep as JSON.")
 @user_errors
-def tune_fusion(index_dir, queries, qrels, model, backend, metric, holdout, seed, candidates, dry_run):
+def tune_fusion(index_dir, queries, qrels, model, backend, metric, holdout, seed, candidates, dry_run, as_json):
     """Sweep linear (alpha 0..1 by 0.05, minmax | zscore) and rrf (rank constant) fusion; store the best in the index."""
     from indexer.evaluate import retrieve_candidates, run_options
     from indexer.query import SearchOptions
@@ -446,10 +451,11 @@ def tune_fusion(index_dir, queries, qrels, model, backend, metric, holdout, seed
     tune, held_out = split_queries(judged.queries, holdout, seed)
     pool = retrieve_candidates(searcher, judged.queries, candidates, run_options(SearchOptions(), candidates))
     result = sweep(pool, judged.qrels, tune, held_out, metric, candidates)
-    click.echo(format_result(result))
+    click.echo(json.dumps(result.as_dict(), indent=2) if as_json else format_result(result))
     if not dry_run:
         save_fusion(index_dir, result, source=f"{queries} (holdout {holdout:g}, seed {seed})")
-        click.echo(f"\nstored in {index_dir}/manifest.json: `dssm search` now uses it unless given --fusion/--alpha/...")
+        if not as_json:
+            click.echo(f"\nstored in {index_dir}/manifest.json: `dssm search` now uses it unless given --fusion/--alpha/...")
 
 
 @main.command()

@@ -67,6 +67,8 @@ class TrainConfig:
     layer_weight: float = 0.0        # weight of the layer-wise triplet regulariser (0 = off)
     feature_dropout: float = 0.0     # training only: drop each trigram id with this probability
     symmetric: bool = False          # softmax: also rank the batch's queries for each document
+    distill_weight: float = 1.0      # with teacher vectors: weight of the in-batch distillation loss
+    teacher_gamma: float = 10.0      # sharpness of the teacher's in-batch softmax (5-10 beat 20: BENCHMARKS.md)
     tag_weight: float = 0.2          # loss weight of a batch of (text, tag) pairs beside search pairs (BENCHMARKS.md)
     epochs: int = 12
     batch_size: int = 512            # more in-batch negatives per query (BENCHMARKS.md: quality runs)
@@ -95,6 +97,8 @@ class TrainConfig:
             raise ValueError("symmetric applies to the softmax loss; drop it or use --loss softmax")
         if not 0 <= self.feature_dropout < 1:
             raise ValueError(f"feature_dropout must be in [0, 1), got {self.feature_dropout}")
+        if self.distill_weight < 0 or self.teacher_gamma <= 0:
+            raise ValueError("distill_weight must be >= 0 and teacher_gamma > 0")
         if self.tag_weight < 0:
             raise ValueError(f"tag_weight must be >= 0, got {self.tag_weight}")
         if self.layer_weight < 0:

@@ -168,6 +168,8 @@ class TrainingArrays:
     doc_index: np.ndarray            # int32 [pairs]
     query_keys: np.ndarray           # int32 [pairs]: row of the pair's query in `queries`
     positive_sets: np.ndarray        # int32 [distinct queries, <= MAX_POSITIVES]: its documents, -1 pads
+    teacher_queries: np.ndarray | None = None   # float32 [distinct queries, d]: a teacher's unit vectors
+    teacher_documents: np.ndarray | None = None  # float32 [docs, d]
 
     def pair_queries(self, rows: np.ndarray) -> np.ndarray:
         return self.queries[self.query_keys[rows]]
@@ -227,6 +229,8 @@ def make_dataset(arrays: TrainingArrays, rows: np.ndarray, batch_size: int, seed
     doc_index = tf.constant(arrays.doc_index[rows])
     keys = tf.constant(arrays.query_keys[rows])
     mined_t = tf.constant(mined[rows]) if mined is not None else None
+    teacher = None if arrays.teacher_queries is None else (tf.constant(arrays.teacher_queries),
+                                                           tf.constant(arrays.teacher_documents))
 
     def trim(ids):
         width = tf.maximum(tf.reduce_max(tf.reduce_sum(tf.cast(ids > 0, tf.int32), axis=1)), 1)
@@ -236,6 +240,8 @@ def make_dataset(arrays: TrainingArrays, rows: np.ndarray, batch_size: int, seed
         doc, key = tf.gather(doc_index, batch_rows), tf.gather(keys, batch_rows)
         out = {"query": trim(tf.gather(queries, key)), "pos": trim(tf.gather(documents, doc)),
                "query_key": key, "doc_key": doc, "positive_set": tf.gather(positive_sets, key), "kind": kind}
+        if teacher is not None:
+            out["teacher_query"], out["teacher_pos"] = tf.gather(teacher[0], key), tf.gather(teacher[1], doc)
         if mined_t is not None:
             options = tf.gather(mined_t, batch_rows)                              # [batch, depth]
             valid = tf.maximum(tf.reduce_sum(tf.cast(options >= 0, tf.int32), axis=1), 1)

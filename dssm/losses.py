@@ -63,6 +63,16 @@ def softmax_loss(scores, positive_index, positive_mask, gamma: float = 20.0):
     return -ops.mean(ops.sum(ops.where(target, log_probs, 0.0), axis=1))
 
 
+def distillation_loss(scores, teacher_scores, gamma: float, teacher_gamma: float):
+    """KL(teacher || student) of the in-batch softmaxes: each query's distribution over the batch's
+    documents under softmax(teacher_gamma * teacher cosines) against softmax(gamma * cosines).
+    [batch, batch] each; the teacher is constant (e.g. a pretrained sentence encoder's vectors)."""
+    teacher = ops.stop_gradient(teacher_gamma * teacher_scores)
+    teacher_log = teacher - ops.logsumexp(teacher, axis=1, keepdims=True)
+    student_log = gamma * scores - ops.logsumexp(gamma * scores, axis=1, keepdims=True)
+    return ops.mean(ops.sum(ops.exp(teacher_log) * (teacher_log - student_log), axis=1))
+
+
 def layerwise_triplet_loss(query_hidden, positive_hidden, negative_hidden, margin: float, kind: str, valid=None):
     """Triplet loss on each hidden layer's L2-normalised output, summed over the layers."""
     from dssm.tower import l2_normalise

@@ -123,7 +123,7 @@ def distribution_strategy():
 def train(pairs_path: str | None, corpus_path: str | None, out_dir: str, featuriser: FeaturiserConfig,
           tower: TowerConfig, config: TrainConfig, resume: bool = False, skip_missing: bool = False,
           verbose: int = 1, extra_callbacks: list | None = None, log=print,
-          tags_path: str | None = None) -> TrainResult:
+          tags_path: str | None = None, teacher_dir: str | None = None) -> TrainResult:
     """Train a DSSM on (query, document) pairs and/or (text, tag) pairs and export it to out_dir.
 
     Tagged texts (`{"text", "tags"}` JSONL, dssm/tagdata.py) add one pair per tag, the tags joining
@@ -154,6 +154,8 @@ def train(pairs_path: str | None, corpus_path: str | None, out_dir: str, featuri
             f"{f' beside {search_pairs} search pairs' if search_pairs else ''}")
     _report_reading(stats, log)
     arrays = featurise_training(Featuriser(featuriser), pairs, corpus)
+    if teacher_dir:
+        _attach_teacher(arrays, Path(teacher_dir), len(pairs.queries) - len(tag_rows), log)
     search_rows = np.setdiff1d(np.arange(len(pairs.queries)), tag_rows)
     if len(search_rows):                # validation on search pairs; every tag pair trains
         train_rows, val_rows = split_validation(pairs, config.val_fraction, config.seed, search_rows)
@@ -225,6 +227,24 @@ def _mine(arrays: TrainingArrays, pairs, corpus: Corpus, config: TrainConfig, lo
     mined = mine_negatives(corpus.texts, pairs.queries, arrays.doc_index, arrays.query_keys, config.bm25_depth)
     log(f"mined BM25 negatives for {len(mined)} pairs in {time.perf_counter() - started:.1f}s")
     return mined
+
+
+def _attach_teacher(arrays: TrainingArrays, directory: Path, search_pairs: int, log) -> None:
+    """Teacher vectors (unit rows): DIR/queries.npy in the order of the pairs file, DIR/documents.npy
+    in the order of the corpus file; tag pseudo-documents get zero vectors."""
+    queries = np.load(directory / "queries.npy").astype(np.float32)
+    documents = np.load(directory / "documents.npy").astype(np.float32)
+    docs = len(arrays.documents)
+    if len(queries) != search_pairs or len(documents) > docs:
+        raise ValueError(f"teacher {directory}: {len(queries)} query and {len(documents)} document vectors for "
+                         f"{search_pairs} pairs and {docs} documents; encode the pairs and corpus files in order")
+    first = np.unique(arrays.query_keys, return_index=True)[1]
+    padded = np.zeros((len(arrays.query_keys), queries.shape[1]), dtype=np.float32)
+    padded[:len(queries)] = queries
+    arrays.teacher_queries = padded[first]
+    arrays.teacher_documents = np.zeros((docs, documents.shape[1]), dtype=np.float32)
+    arrays.teacher_documents[:len(documents)] = documents
+    log(f"teacher: {documents.shape[1]}-d vectors for {len(queries)} queries and {len(documents)} documents")
 
 
 def _report_reading(stats: ReadStats, log) -> None:

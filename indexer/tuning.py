@@ -75,6 +75,15 @@ class TuningResult:
                 "tuned_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
+    def as_dict(self) -> dict:
+        """Everything `dssm tune-fusion --json` prints: the chosen setting, its scores and the sweep."""
+        return {"best": describe(self.best), "metric": self.metric, "tuned": self.tuned, "held_out": self.held_out,
+                "default_tuned": self.default_tuned, "default_held_out": self.default_held_out,
+                "tune_queries": self.tune_queries, "held_out_queries": self.held_out_queries,
+                "sweep": [{"fusion": o.fusion, "alpha": o.alpha, "norm": o.norm, "rrf_k": o.rrf_k, "tuned": value}
+                          for o, value in self.sweep]}
+
+
 def metric_cutoff(metric: str) -> int:
     return int(metric.split("@")[1]) if "@" in metric else 1000
 

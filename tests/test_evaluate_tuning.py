@@ -136,3 +136,13 @@ def test_cli_dry_run_leaves_the_manifest(index_copy):
                                            str(DATA / "sample_dev_queries.jsonl"), "--qrels", str(DATA / "sample_qrels.tsv"),
                                            "--dry-run", "--holdout", "0"])
     assert result.exit_code == 0 and (index_copy / MANIFEST_FILE).read_text() == before
+
+
+def test_cli_json_prints_the_whole_sweep(index_copy):
+    result = CliRunner().invoke(cli.main, ["tune-fusion", "--index", str(index_copy), "--queries",
+                                           str(DATA / "sample_dev_queries.jsonl"), "--qrels", str(DATA / "sample_qrels.tsv"),
+                                           "--dry-run", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert len(report["sweep"]) == len(grid(100)) and report["metric"] == "ndcg@10"
+    assert report["tuned"] == max(row["tuned"] for row in report["sweep"]) and report["held_out"] is not None

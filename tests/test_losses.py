@@ -54,3 +54,14 @@ def test_batch_all_averages_only_active_triplets():
     # cosine distances: row0 pos 0.2; negs 0.3 -> 0.2-0.3+0.2 = 0.1, 0.9 -> <0
     # row1 pos 0.5; negs 1.0 -> -0.3 (inactive), 0.4 -> 0.3 ; mean of active = (0.1 + 0.3) / 2
     assert float(batch_all_triplet_loss(scores, positives, mask, margin=0.2)) == approx(0.2, rel=1e-5)
+
+
+def test_distillation_loss_is_the_kl_of_the_in_batch_softmaxes():
+    from dssm.losses import distillation_loss
+    student = np.array([[0.9, 0.1, 0.0], [0.2, 0.7, 0.3]], dtype="float32")
+    teacher = np.array([[0.8, 0.5, 0.1], [0.1, 0.9, 0.6]], dtype="float32")
+    p = np.exp(10 * teacher) / np.exp(10 * teacher).sum(axis=1, keepdims=True)
+    q = np.exp(5 * student) / np.exp(5 * student).sum(axis=1, keepdims=True)
+    expected = np.mean(np.sum(p * np.log(p / q), axis=1))
+    assert float(distillation_loss(student, teacher, 5.0, 10.0)) == approx(expected, abs=1e-5)
+    assert float(distillation_loss(teacher, teacher, 7.0, 7.0)) == approx(0.0, abs=1e-6)

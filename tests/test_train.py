@@ -127,3 +127,25 @@ def test_feature_dropout_blanks_ids_only_in_training():
     assert np.array_equal(keras.ops.convert_to_numpy(model.drop_features(ids, training=False)), ids)
     with pytest.raises(ValueError, match="feature_dropout"):
         TrainConfig(feature_dropout=1.0)
+
+
+def test_teacher_vectors_are_distilled_and_checked(small_pairs, tmp_path):
+    """--teacher: query vectors in pairs-file order, document vectors in corpus order; a wrong count is refused."""
+    pairs = sum(1 for _ in open(small_pairs / "pairs.jsonl"))
+    docs = sum(1 for _ in open(small_pairs / "corpus.jsonl"))
+    rng = np.random.default_rng(0)
+    teacher = tmp_path / "teacher"
+    teacher.mkdir()
+    for name, rows in (("queries", pairs), ("documents", docs)):
+        vectors = rng.normal(size=(rows, 8)).astype(np.float32)
+        np.save(teacher / f"{name}.npy", vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
+    logs = []
+    args = (str(small_pairs / "pairs.jsonl"), str(small_pairs / "corpus.jsonl"), str(tmp_path / "m"), FEATURISER,
+            TowerConfig(layers=(16, 8)), TrainConfig(epochs=1, batch_size=64, distill_weight=2.0))
+    result = train(*args, verbose=0, log=logs.append, teacher_dir=str(teacher))
+    assert np.isfinite(result.history["loss"][0]) and any("teacher: 8-d vectors" in line for line in logs)
+    plain = train(*args[:5], TrainConfig(epochs=1, batch_size=64), verbose=0, log=lambda *_: None)
+    assert result.history["loss"][0] > plain.history["loss"][0]       # the KL term is added (and positive)
+    np.save(teacher / "queries.npy", np.zeros((pairs - 1, 8), dtype=np.float32))
+    with pytest.raises(ValueError, match="encode the pairs and corpus files in order"):
+        train(*args, verbose=0, log=lambda *_: None, teacher_dir=str(teacher))
