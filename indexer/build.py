@@ -65,12 +65,13 @@ def index_lock(target: Path) -> Iterator[None]:
 
 
 @contextmanager
-def staging(target: Path) -> Iterator[Path]:
-    """A temporary directory beside `target`, renamed onto it when the block succeeds, removed if not."""
+def staging(target: Path, label: str = "dssm index") -> Iterator[Path]:
+    """A temporary directory beside `target`, renamed onto it when the block succeeds, removed if not.
+    A `target` that is a file, or a non-empty directory without a manifest (not a `label`), is refused."""
     if target.exists() and not target.is_dir():
         raise ValueError(f"{target} is a file, not an index directory; choose another --out")
     if target.exists() and any(target.iterdir()) and not (target / MANIFEST_FILE).is_file():
-        raise ValueError(f"{target} exists and is not a dssm index; choose a new --out or remove it")
+        raise ValueError(f"{target} exists and is not a {label}; choose a new --out or remove it")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:

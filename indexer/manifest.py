@@ -136,8 +136,10 @@ def missing_fields(manifest: dict) -> list[str]:
     return missing
 
 
-def verify_files(directory: Path, manifest: dict, verify: str = "full") -> None:
-    """Refuse a missing, truncated or altered file of the index.
+def verify_files(directory: Path, manifest: dict, verify: str = "full", names: list[str] | None = None,
+                 label: str = "index", rebuild: str = "dssm index build") -> None:
+    """Refuse a missing, truncated or altered file of the index (or of a tag index: `names`, `label`
+    and the `rebuild` command in the messages).
 
     `full` recomputes every file's sha256 (what `index add`/`delete` and `dssm index verify` do);
     `quick` (a cold search) checks sizes and the sha256 of each file's first and last MiB, so its cost
@@ -145,27 +147,31 @@ def verify_files(directory: Path, manifest: dict, verify: str = "full") -> None:
     """
     if verify not in VERIFY:
         raise ValueError(f"unknown verification {verify!r}; choose from {list(VERIFY)}")
-    for name, expected in manifest["files"].items():
-        path = directory / name
-        if not path.is_file():
-            raise ValueError(f"index {directory} is missing {name}; rebuild it with `dssm index build`")
+    files = manifest.get("files", {})
+    names = list(files) if names is None else names
+    for name in names:
+        expected, path = files.get(name), directory / name
+        if not isinstance(expected, dict) or not path.is_file():
+            raise ValueError(f"{label} {directory} is missing {name}; rebuild it with `{rebuild}`")
         size = path.stat().st_size
         if size != expected["bytes"]:
-            raise ValueError(f"index {directory}: {name} has {size} bytes, the manifest says "
-                             f"{expected['bytes']} (truncated or corrupt); rebuild it with `dssm index build`")
-    for name, expected in manifest["files"].items():
-        key, checksum = ("sha256", sha256_file) if verify == "full" else ("sample_sha256", sample_sha256)
-        if checksum(directory / name) != expected[key]:
-            raise ValueError(f"index {directory}: {name} fails its sha256 checksum (corrupt); "
-                             f"rebuild it with `dssm index build`")
+            raise ValueError(f"{label} {directory}: {name} has {size} bytes, the manifest says "
+                             f"{expected['bytes']} (truncated or corrupt); rebuild it with `{rebuild}`")
+    key, checksum = ("sha256", sha256_file) if verify == "full" else ("sample_sha256", sample_sha256)
+    for name in names:
+        if checksum(directory / name) != files[name][key]:
+            raise ValueError(f"{label} {directory}: {name} fails its sha256 checksum (corrupt); "
+                             f"rebuild it with `{rebuild}`")
 
 
-def check_model(manifest: dict, fingerprint: str, model_dir: str | Path | None, index_dir: Path) -> None:
+def check_model(manifest: dict, fingerprint: str, model_dir: str | Path | None, index_dir: Path,
+                label: str = "index", rebuild: str | None = None,
+                otherwise: str = "search with the model it was built with") -> None:
     """Refuse a model other than the one the index was built with, naming both fingerprints and the fix."""
     built_with = manifest["model"]["fingerprint"]
     if fingerprint != built_with:
+        rebuild = rebuild or f"rebuild the index with `dssm index build --model {model_dir} --out {index_dir}`"
         raise ValueError(
-            f"index {index_dir} was built with model fingerprint {built_with[:16]}… "
+            f"{label} {index_dir} was built with model fingerprint {built_with[:16]}… "
             f"({manifest['model'].get('path')}), but model {model_dir} has {fingerprint[:16]}…; "
-            f"rebuild the index with `dssm index build --model {model_dir} --out {index_dir}` "
-            f"or search with the model it was built with")
+            f"{rebuild} or {otherwise}")

@@ -19,8 +19,6 @@ Search is exact (one matrix product per batch) up to EXACT_TAGS tags and Annoy a
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,16 +27,14 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from dssm.data import ReadStats, read_jsonl
-from dssm.export import replace_directory
 from dssm.tagdata import check_tag
 from indexer.annoy_index import ANNOY_FILE, METRIC, SEED, AnnoySearcher, build_annoy
-from indexer.manifest import describe_files, sample_sha256, sha256_file
+from indexer.manifest import MANIFEST_FILE, check_model, describe_files, verify_files
 from indexer.vectors import DTYPE, VECTORS_FILE, open_vectors, write_vectors
 
 FORMAT = "dssm-search-tags"
 FORMAT_VERSION = 1
 KIND = "tags"
-MANIFEST_FILE = "manifest.json"
 TAGS_FILE = "tags.json"
 FILES = [TAGS_FILE, VECTORS_FILE, ANNOY_FILE]
 DEFAULT_N_TREES = 50         # at 200,000 tags: recall@10 ~0.94 at search_k 20,000 (20 trees: 0.89)
@@ -97,10 +93,10 @@ def read_tags(path: str | Path) -> list[str]:
     if str(path).endswith((".jsonl", ".json")):
         first = next((line for _, line in read_lines(path, ReadStats())), "")
         try:
-            tagged = isinstance(json.loads(first), dict) and "tags" in json.loads(first)
+            record = json.loads(first)
         except json.JSONDecodeError:
-            tagged = False  # read_tag_list names the bad line
-        if tagged:
+            record = None  # read_tag_list names the bad line
+        if isinstance(record, dict) and "tags" in record:
             return load_tagged(path).vocabulary()
     return read_tag_list(path)
 
@@ -120,13 +116,9 @@ def build_tag_index(model_dir: str | Path, tags: Sequence[str], out_dir: str | P
         from dssm.export import load_encoder
         encoder = load_encoder(model_dir)
     vectors = tag_vectors(encoder, tags, examples)
-    out = Path(out_dir)
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST_FILE).is_file())):
-        raise ValueError(f"{out} exists and is not a tag index; choose a new --out or remove it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        tmp.chmod(0o755)
+    from indexer.build import staging  # temp dir beside out_dir, renamed into place (lazy: keeps scipy out of predict)
+
+    with staging(Path(out_dir), label="tag index") as tmp:
         (tmp / TAGS_FILE).write_text(json.dumps(tags, ensure_ascii=False), encoding="utf-8")
         write_vectors(tmp / VECTORS_FILE, vectors)
         items = build_annoy(vectors, tmp / ANNOY_FILE, n_trees, seed=SEED)
@@ -139,10 +131,6 @@ def build_tag_index(model_dir: str | Path, tags: Sequence[str], out_dir: str | P
                     "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                     "files": describe_files(tmp, FILES)}
         (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
-        replace_directory(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return manifest
 
 
@@ -165,31 +153,6 @@ def read_tag_manifest(directory: str | Path) -> dict:
     return manifest
 
 
-def verify_tag_files(directory: Path, manifest: dict, verify: str = "quick") -> None:
-    """Refuse a missing, truncated or altered file (`full`: whole sha256; `quick`: first/last MiB)."""
-    fix = "rebuild it with `dssm tag index`"
-    for name in FILES:
-        expected, path = manifest.get("files", {}).get(name), directory / name
-        if not isinstance(expected, dict) or not path.is_file():
-            raise ValueError(f"tag index {directory} is missing {name}; {fix}")
-        if path.stat().st_size != expected["bytes"]:
-            raise ValueError(f"tag index {directory}: {name} has {path.stat().st_size} bytes, the manifest says "
-                             f"{expected['bytes']} (truncated or corrupt); {fix}")
-        key, checksum = ("sha256", sha256_file) if verify == "full" else ("sample_sha256", sample_sha256)
-        if checksum(path) != expected[key]:
-            raise ValueError(f"tag index {directory}: {name} fails its sha256 checksum (corrupt); {fix}")
-
-
-def check_tag_model(manifest: dict, encoder, directory: Path, model_dir: str | Path | None = None) -> None:
-    """Refuse a model other than the tag index's, naming both fingerprints and the fix."""
-    built_with = manifest["model"]["fingerprint"]
-    if encoder.fingerprint != built_with:
-        raise ValueError(f"tag index {directory} was built with model fingerprint {built_with[:16]}… "
-                         f"({manifest['model'].get('path')}), but model {model_dir or '(given)'} has "
-                         f"{encoder.fingerprint[:16]}…; rebuild it with `dssm tag index --model {model_dir or 'MODEL'} "
-                         f"--tags TAGS --out {directory}` or use the model it was built with")
-
-
 class TagIndex:
     """Tags of texts: `predict(texts, k, min_similarity) -> [[(tag, cosine), ...] per text]`."""
 
@@ -210,8 +173,10 @@ class TagIndex:
         model's index and damaged files (`verify`: quick | full checksums)."""
         directory = Path(directory)
         manifest = read_tag_manifest(directory)
-        check_tag_model(manifest, encoder, directory, model_dir)
-        verify_tag_files(directory, manifest, verify)
+        check_model(manifest, encoder.fingerprint, model_dir or "(given)", directory, label="tag index",
+                    rebuild=f"rebuild it with `dssm tag index --model {model_dir or 'MODEL'} --tags TAGS --out {directory}`",
+                    otherwise="use the model it was built with")
+        verify_files(directory, manifest, verify, names=FILES, label="tag index", rebuild="dssm tag index")
         try:
             return cls(directory, manifest, encoder)
         except (OSError, KeyError, TypeError, json.JSONDecodeError) as error:
