@@ -130,11 +130,12 @@ def _load_tsv_pairs(path, stats: ReadStats) -> tuple[Pairs, Corpus]:
 
 
 def split_validation(pairs: Pairs, fraction: float, seed: int, rows: np.ndarray | None = None,
-                     by: str = "document") -> tuple[np.ndarray, np.ndarray]:
+                     groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(train rows, validation rows) among `rows` (default: all pairs), split by document so
-    validation documents are unseen, or by query (`by="query"`: tagging, where tags are shared)."""
+    validation documents are unseen, or by the given per-pair `groups` (tagging: the query keys, as
+    tags are shared by many texts)."""
     rows = np.arange(len(pairs.queries)) if rows is None else rows
-    groups = pairs.doc_index[rows] if by == "document" else query_keys([pairs.queries[r] for r in rows.tolist()])
+    groups = (pairs.doc_index if groups is None else groups)[rows]
     unique = np.unique(groups)
     rng = np.random.default_rng(seed)
     held = rng.choice(unique, size=int(round(len(unique) * fraction)), replace=False) if fraction else []

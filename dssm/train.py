@@ -161,7 +161,7 @@ def train(pairs_path: str | None, corpus_path: str | None, out_dir: str, featuri
         train_rows, val_rows = split_validation(pairs, config.val_fraction, config.seed, search_rows)
         train_rows = np.concatenate([train_rows, tag_rows])
     else:
-        train_rows, val_rows = split_validation(pairs, config.val_fraction, config.seed, tag_rows, by="query")
+        train_rows, val_rows = split_validation(pairs, config.val_fraction, config.seed, tag_rows, arrays.query_keys)
     if len(train_rows) < 2:
         raise ValueError(f"only {len(train_rows)} training pairs after the validation split; add pairs or lower --val-fraction")
     batch_size = min(config.batch_size, len(train_rows))
