@@ -370,26 +370,37 @@ def typed_options(options: dict, dataclass_type) -> dict:
 
 
 def evaluation_inputs(command):
-    """--index, --queries, --qrels, --model, --backend: shared by evaluate, tune-fusion and calibrate."""
+    """--index, --queries, --qrels, --model, --backend, --es-url: shared by evaluate, tune-fusion and calibrate."""
     options = [
-        click.option("--index", "index_dir", required=True, type=click.Path(), help="Index directory (dssm index build --out)."),
+        click.option("--index", "index_dir", required=True, type=click.Path(),
+                     help="Index directory (dssm index build --out); with --backend es, the Elasticsearch alias (its --es-index)."),
         click.option("--queries", required=True, type=click.Path(dir_okay=False), help='JSONL {"qid", "query"} lines (or qid<TAB>query).'),
         click.option("--qrels", required=True, type=click.Path(dir_okay=False), help="Lines qid doc_id rel (or TREC qid 0 doc_id rel); rel > 0 is relevant."),
         click.option("--model", type=click.Path(file_okay=False), help="Model directory (default: the one the index was built with)."),
-        click.option("--backend", default="embedded", show_default=True, help="Search backend (embedded; es and es-plugin to come)."),
+        click.option("--backend", default="embedded", show_default=True,
+                     help="embedded | es (evaluate only: Elasticsearch's BM25 and kNN, the same fusion)."),
+        click.option("--es-url", help="Elasticsearch URL with --backend es (default $DSSM_ES_URL or http://127.0.0.1:9200)."),
     ]
     for option in reversed(options):
         command = option(command)
     return command
 
 
-def open_judged(backend, index_dir, model, queries, qrels):
-    """(searcher, judgements); problems found in the files are printed on stderr, never hidden."""
+def open_judged(backend, index_dir, model, queries, qrels, es_url=None, command=None):
+    """(searcher, judgements); problems found in the files are printed on stderr, never hidden.
+    With backend es (`command` None: evaluate), call it inside `evaluation_errors`."""
     from indexer.evaluate import document_ids, open_searcher
     from indexer.judgements import Judgements, read_qrels, read_queries
 
+    if backend not in ("embedded", "es"):
+        raise UsageError(f"--backend {backend} cannot be evaluated; use embedded or es (the es-plugin endpoint "
+                         f"searches the same Elasticsearch index: evaluate it with --backend es)")
+    if backend != "es" and es_url:
+        raise UsageError("--es-url needs --backend es")
+    if backend == "es" and command:
+        raise UsageError(f"{command} stores its result in an embedded index; run it with --backend embedded")
     queries, qrels = read_queries(queries), read_qrels(qrels)  # bad files fail before the index opens
-    searcher = open_searcher(backend, index_dir, model)
+    searcher = es_searcher(index_dir, model, es_url) if backend == "es" else open_searcher(backend, index_dir, model)
     judged = Judgements.check(queries, qrels, document_ids(searcher))
     for line in judged.warnings():
         click.echo(f"warning: {line}", err=True)
@@ -412,23 +423,46 @@ def open_judged(backend, index_dir, model, queries, qrels):
 @click.option("--run-dir", type=click.Path(file_okay=False), help="Write TREC run files <mode>.run (and <mode>.typos.run) here.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object instead of tables.")
 @user_errors
-def evaluate(index_dir, queries, qrels, model, backend, modes, k, metrics, depth, typos, typos_per, typo_seed, run_dir,
-             as_json, **fusion):
+def evaluate(index_dir, queries, qrels, model, backend, es_url, modes, k, metrics, depth, typos, typos_per, typo_seed,
+             run_dir, as_json, **fusion):
     """Measure nDCG@K, MRR@K, Recall@DEPTH and MAP of each search mode on QUERIES judged by QRELS."""
     from indexer import evaluate as evaluation
     from indexer.typos import typo_queries
 
     measures = evaluation.parse_metrics(metrics or f"ndcg@{k},mrr@{k},recall@{depth},map")
     modes = evaluation.check_modes(part.strip() for part in modes.split(",") if part.strip())
-    searcher, judged = open_judged(backend, index_dir, model, queries, qrels)
-    options = evaluation.run_options(searcher.defaults, depth, **fusion)
-    report = {"queries": judged.counts(), "depth": depth, "fusion": evaluation.describe_fusion(options),
-              "scores": evaluation.evaluate(searcher, judged.queries, judged.qrels, modes, measures, depth, options, run_dir)}
-    if typos:
-        typo_scores = evaluation.evaluate(searcher, typo_queries(judged.queries, typo_seed, per=typos_per), judged.qrels, modes,
-                                          measures, depth, options, run_dir, run_suffix=".typos")
-        report.update(typos_per=typos_per, typos=typo_scores, typo_loss=evaluation.typo_losses(report["scores"], typo_scores))
+    with evaluation_errors(backend, es_url):
+        searcher, judged = open_judged(backend, index_dir, model, queries, qrels, es_url)
+        options = evaluation.run_options(searcher.defaults, depth, **fusion)
+        report = {"queries": judged.counts(), "depth": depth, "fusion": evaluation.describe_fusion(options),
+                  "scores": evaluation.evaluate(searcher, judged.queries, judged.qrels, modes, measures, depth, options, run_dir)}
+        if typos:
+            typo_scores = evaluation.evaluate(searcher, typo_queries(judged.queries, typo_seed, per=typos_per), judged.qrels,
+                                              modes, measures, depth, options, run_dir, run_suffix=".typos")
+            report.update(typos_per=typos_per, typos=typo_scores,
+                          typo_loss=evaluation.typo_losses(report["scores"], typo_scores))
     click.echo(json.dumps(report, indent=2) if as_json else evaluation.format_report(report))
+
+
+def es_searcher(alias, model, es_url):
+    """A HybridSearcher over the Elasticsearch alias (BM25 and kNN there), queries embedded here."""
+    from indexer.es_config import connect, load_config
+    from indexer.es_index import EsIndex
+    from indexer.query import HybridSearcher
+
+    es = EsIndex.open(connect(load_config(url=es_url)), alias)
+    encoder = es_encoder(model, es)
+    es.check_model(encoder.fingerprint, encoder.dim)
+    return HybridSearcher(es, encoder)
+
+
+def evaluation_errors(backend, es_url):
+    """Elasticsearch failures of an evaluation as one line, exit 1 (EsErrors); nothing for embedded."""
+    import contextlib
+
+    from indexer.es_config import load_config
+
+    return EsErrors(load_config(url=es_url)) if backend == "es" else contextlib.nullcontext()
 
 
 @main.command("tune-fusion")
@@ -440,14 +474,14 @@ def evaluate(index_dir, queries, qrels, model, backend, modes, k, metrics, depth
 @click.option("--dry-run", is_flag=True, help="Print the result; leave the manifest as it is.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result and the whole sweep as JSON.")
 @user_errors
-def tune_fusion(index_dir, queries, qrels, model, backend, metric, holdout, seed, candidates, dry_run, as_json):
+def tune_fusion(index_dir, queries, qrels, model, backend, es_url, metric, holdout, seed, candidates, dry_run, as_json):
     """Sweep linear (alpha 0..1 by 0.05, minmax | zscore) and rrf (rank constant) fusion; store the best in the index."""
     from indexer.evaluate import retrieve_candidates, run_options
     from indexer.query import SearchOptions
     from indexer.tuning import format_result, save_fusion, split_queries
     from indexer.tuning import tune_fusion as sweep
 
-    searcher, judged = open_judged(backend, index_dir, model, queries, qrels)
+    searcher, judged = open_judged(backend, index_dir, model, queries, qrels, es_url, command="tune-fusion")
     tune, held_out = split_queries(judged.queries, holdout, seed)
     pool = retrieve_candidates(searcher, judged.queries, candidates, run_options(SearchOptions(), candidates))
     result = sweep(pool, judged.qrels, tune, held_out, metric, candidates)
@@ -464,12 +498,12 @@ def tune_fusion(index_dir, queries, qrels, model, backend, metric, holdout, seed
 @click.option("--seed", default=13, show_default=True, type=int, help="Seed of the non-pair draw.")
 @click.option("--dry-run", is_flag=True, help="Print the result; leave the manifest as it is.")
 @user_errors
-def calibrate(index_dir, queries, qrels, model, backend, non_pairs, seed, dry_run):
+def calibrate(index_dir, queries, qrels, model, backend, es_url, non_pairs, seed, dry_run):
     """VAL@FAR (FaceNet) of the vectors on held-out QUERIES; store the cosine threshold of each FAR in the index."""
     from indexer.calibration import calibrate as measure
     from indexer.calibration import format_calibration, pair_cosines, save_calibration
 
-    searcher, judged = open_judged(backend, index_dir, model, queries, qrels)
+    searcher, judged = open_judged(backend, index_dir, model, queries, qrels, es_url, command="calibrate")
     if not hasattr(searcher.backend, "vectors"):
         raise UsageError(f"calibration needs the index's vectors; backend {backend} has none here")
     positives, negatives = pair_cosines(searcher.backend, searcher.encoder, judged.queries, judged.qrels, non_pairs, seed)
@@ -674,8 +708,8 @@ def es_search_requested(index_dir, options: dict) -> bool:
 
 def es_search(index_dir, model, query, as_json, explain, **options) -> None:
     """`dssm search --backend es`: ES BM25 + ES kNN (or the local Annoy of --index), same fusion."""
-    from indexer.es_config import connect, load_config
-    from indexer.es_index import EsIndex, SplitBackend
+    from indexer.es_config import load_config
+    from indexer.es_index import SplitBackend
     from indexer.query import HybridSearcher, SearchOptions, check_query
 
     if options["backend"] == "es-plugin":
@@ -691,15 +725,11 @@ def es_search(index_dir, model, query, as_json, explain, **options) -> None:
     es_filter = es_filters(options)
     if index_dir is not None and es_filter is not None:
         raise UsageError("--filter and --tag filter Elasticsearch's hits; drop --index (its local Annoy side cannot apply them)")
-    config = load_config(url=options["es_url"])
-    with EsErrors(config):
-        es = EsIndex.open(connect(config), options["es_index"])
-        encoder = es_encoder(model, es)
-        es.check_model(encoder.fingerprint, encoder.dim)
-        backend = es
+    with EsErrors(load_config(url=options["es_url"])):
+        searcher = es_searcher(options["es_index"], model, options["es_url"])
         if index_dir is not None:
-            backend = SplitBackend(es, HybridSearcher.open(index_dir, model_dir=model, encoder=encoder).backend)
-        searcher = HybridSearcher(backend, encoder)
+            local = HybridSearcher.open(index_dir, model_dir=model, encoder=searcher.encoder)
+            searcher = HybridSearcher(SplitBackend(searcher.backend, local.backend), searcher.encoder)
         fused = searcher.search(query, search_options, filter=es_filter)
         print_hits(fused, searcher.titles(fused.hits.ids), as_json, explain, searcher.tags(fused.hits.ids))
     if not fused.hits and not as_json:

@@ -66,7 +66,7 @@ def open_embedded(index: str, model: str | None = None) -> HybridSearcher:
 
 
 BACKENDS: dict[str, Callable[..., HybridSearcher]] = {"embedded": open_embedded}
-# es / es-plugin: a function (index, model) -> HybridSearcher(EsIndex..., encoder) registered here.
+# Elasticsearch (`dssm evaluate --backend es`) is opened by cli.es_searcher: HybridSearcher(EsIndex, encoder).
 
 
 def open_searcher(backend: str, index: str, model: str | None = None) -> HybridSearcher:

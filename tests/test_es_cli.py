@@ -102,3 +102,27 @@ def test_unreachable_server_is_one_line_exit_1_within_the_timeout(tiny_model, tm
     assert result.output.startswith("Error: cannot connect to Elasticsearch at") and result.output.count("\n") == 1
     search = run("search", "--backend", "es", "--es-index", "x", "--es-url", f"http://127.0.0.1:{port}", "q")
     assert search.exit_code == 1 and "cannot connect" in search.output
+
+
+def test_evaluate_on_elasticsearch_agrees_with_the_embedded_index(both_indexes, tmp_path):
+    """`dssm evaluate --backend es`: the same judged queries through ES's BM25 and kNN, fused here."""
+    out, alias = both_indexes
+    judged = ["--queries", DATA / "sample_dev_queries.jsonl", "--qrels", DATA / "sample_qrels.tsv", "--json"]
+    embedded = run("evaluate", "--index", out, "--run-dir", tmp_path / "embedded", *judged)
+    es = run("evaluate", "--backend", "es", "--index", alias, "--run-dir", tmp_path / "es", *judged)
+    assert embedded.exit_code == 0 and es.exit_code == 0, embedded.output + es.output
+    embedded, es = json.loads(embedded.stdout)["scores"], json.loads(es.stdout)["scores"]
+    assert es["lexical"]["ndcg@10"] > 0.3                                  # real retrieval, not an empty run
+    assert es["lexical"]["ndcg@10"] == pytest.approx(embedded["lexical"]["ndcg@10"], abs=0.05)  # Lucene BM25 vs ours
+    # same vectors, kNN (HNSW) vs Annoy over 5,000 documents: the same top-10 for nearly every query
+    top = {name: {} for name in ("embedded", "es")}
+    for name in top:
+        for line in (tmp_path / name / "semantic.run").read_text().splitlines():
+            qid, _, doc_id, position, *_ = line.split()
+            if int(position) <= 10:
+                top[name].setdefault(qid, []).append(doc_id)
+    same = sum(top["es"][qid] == ranked for qid, ranked in top["embedded"].items())
+    assert same >= 0.95 * len(top["embedded"]) and len(top["embedded"]) == 200
+    assert es["semantic"]["ndcg@10"] == pytest.approx(embedded["semantic"]["ndcg@10"], abs=0.01)
+    assert set(es) == {"lexical", "semantic", "hybrid"}
+

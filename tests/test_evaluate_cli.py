@@ -101,7 +101,7 @@ def test_problems_in_the_qrels_are_reported(sample_index, tmp_path):
 @pytest.mark.parametrize("extra, message", [
     (("--metrics", "ndcg@10,bogus"), "unknown metric 'bogus'"),
     (("--modes", "lexical,fuzzy"), "unknown modes ['fuzzy']"),
-    (("--backend", "solr"), "evaluation backend 'solr' is not available"),
+    (("--backend", "solr"), "--backend solr cannot be evaluated; use embedded or es"),
     (("--alpha", "2"), "alpha must be in [0, 1]"),
     (("--depth", "0"), "0 is not in the range x>=1"),
 ])
@@ -124,3 +124,19 @@ def test_one_mode_alone_gives_the_same_numbers(evaluated, sample_index):
     for mode in ("lexical", "semantic"):
         result = run("evaluate", "--index", sample_index, "--queries", QUERIES, "--qrels", QRELS, "--modes", mode, "--json")
         assert json.loads(result.stdout)["scores"] == {mode: report["scores"][mode]}
+
+
+def test_backend_es_errors_are_one_line():
+    import socket
+    judged = ["--queries", QUERIES, "--qrels", QRELS]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    down = run("evaluate", "--backend", "es", "--index", "x", "--es-url", f"http://127.0.0.1:{port}", *judged)
+    assert down.exit_code == 1 and "cannot connect" in down.output and down.output.count("\n") == 1
+    tune = run("tune-fusion", "--backend", "es", "--index", "x", *judged)
+    assert tune.exit_code == 2 and "tune-fusion stores its result in an embedded index" in tune.output
+    url = run("evaluate", "--index", "x", "--es-url", "http://127.0.0.1:9200", *judged)
+    assert url.exit_code == 2 and "--es-url needs --backend es" in url.output
+    plugin = run("evaluate", "--backend", "es-plugin", "--index", "x", *judged)
+    assert plugin.exit_code == 2 and "evaluate it with --backend es" in plugin.output
