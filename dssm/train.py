@@ -189,7 +189,10 @@ def train(pairs_path: str | None, corpus_path: str | None, out_dir: str, featuri
         Throughput(batch_size),
         keras.callbacks.EarlyStopping(monitor=monitor, mode="max" if monitor == MONITOR else "min",
                                       patience=config.patience, restore_best_weights=True),
-        keras.callbacks.ModelCheckpoint(str(work / "checkpoints" / "epoch-{epoch:02d}.weights.h5"), save_weights_only=True),
+        # two files, not one per epoch (120 MB each for the default model, with the optimiser state)
+        keras.callbacks.ModelCheckpoint(str(work / "checkpoints" / "last.weights.h5"), save_weights_only=True),
+        keras.callbacks.ModelCheckpoint(str(work / "checkpoints" / "best.weights.h5"), save_weights_only=True,
+                                        monitor=monitor, mode="max" if monitor == MONITOR else "min", save_best_only=True),
         keras.callbacks.CSVLogger(str(work / "train_log.csv"), append=resume),
         ScalarLog(work / "logs"),
         keras.callbacks.BackupAndRestore(str(work / "backup")),

@@ -77,6 +77,8 @@ def test_resume_continues_the_interrupted_run(small_pairs, tmp_path):
     assert resumed.epochs_run == 1                            # only epoch 2 was left to run
     log = (out.with_name("model.training") / "train_log.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in log[1:]] == ["0", "1"]
+    checkpoints = sorted(path.name for path in (out.with_name("model.training") / "checkpoints").iterdir())
+    assert checkpoints == ["best.weights.h5", "last.weights.h5"]        # not one file per epoch
 
 
 def test_cli_train_and_encode(small_pairs, tmp_path):
