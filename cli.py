@@ -388,7 +388,8 @@ def evaluation_inputs(command):
 
 def open_judged(backend, index_dir, model, queries, qrels, es_url=None, command=None):
     """(searcher, judgements); problems found in the files are printed on stderr, never hidden.
-    With backend es (`command` None: evaluate), call it inside `evaluation_errors`."""
+    `command`: the caller when it stores results in an embedded index (then --backend es is refused).
+    With --backend es, call it inside `evaluation_errors`."""
     from indexer.evaluate import document_ids, open_searcher
     from indexer.judgements import Judgements, read_qrels, read_queries
 
