@@ -25,6 +25,11 @@ from indexer.store import DocumentStore
 from indexer.vectors import IDS_FILE, VECTORS_FILE, open_vectors, read_ids
 
 RERANK_FACTOR = 4  # exact re-rank: ask Annoy for 4 x k neighbours, re-score them from the vector file
+# Up to this many stored vector values (documents x dim: 65,536 documents of 128 dims, a 32 MB
+# vector file) the default semantic search is exact: one float32 matrix-vector product over the vector
+# file takes no longer than Annoy at its default search_k (BENCHMARKS.md) and loses no neighbours.
+# An explicit search_k (--search-k) always asks Annoy.
+EXACT_MAX_VALUES = 2 ** 23
 
 
 def top_rows(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -46,6 +51,7 @@ class EmbeddedIndex:
         self.annoy = AnnoySearcher(directory / ANNOY_FILE, self.dim, manifest["annoy"]["items"])
         self.store = DocumentStore.open(directory / STORE_FILE)
         self._row_of: dict[str, int] | None = None
+        self._feature_rows: np.ndarray | None = None
 
     @classmethod
     def open(cls, directory: str | Path, verify: str = "quick") -> "EmbeddedIndex":
@@ -91,7 +97,8 @@ class EmbeddedIndex:
 
     def semantic(self, vector: np.ndarray, k: int, num_candidates: int | None = None, filter: object = None,
                  exact: bool = False) -> Hits:
-        """Annoy top k by cosine; `num_candidates` is Annoy's search_k (default: the manifest's).
+        """Top k by cosine: exact up to EXACT_MAX_VALUES stored values unless `num_candidates` is given,
+        else Annoy with search_k `num_candidates` (default: the manifest's).
 
         `exact`: ask Annoy for RERANK_FACTOR * k neighbours and re-score them exactly (float64 dot
         products with the stored unit vectors) before keeping k.
@@ -99,11 +106,38 @@ class EmbeddedIndex:
         rows = self.allowed_rows(filter)
         if rows is not None:
             return self.semantic_among(rows, vector, k)
+        if num_candidates is None and self.exact_by_default:
+            return self.semantic_all(vector, k, float64=exact)
         search_k = self.manifest["annoy"]["search_k"] if num_candidates is None else num_candidates
         rows, cosines = self.annoy.search(vector, RERANK_FACTOR * k if exact else k, search_k)
         if exact and len(rows):
             cosines = np.asarray(self.vectors[rows], dtype=np.float64) @ vector.astype(np.float64)
         return Hits([self.ids[row] for row in rows], cosines).top(k)
+
+    @property
+    def exact_by_default(self) -> bool:
+        return len(self.ids) * self.dim <= EXACT_MAX_VALUES
+
+    def feature_rows(self) -> np.ndarray:
+        """Rows whose vector is not zero (texts without features never match), computed once."""
+        if self._feature_rows is None:
+            rows = np.arange(len(self.ids))
+            if self.manifest.get("counts", {}).get("zero_vectors", 1):
+                rows = rows[np.any(np.asarray(self.vectors) != 0, axis=1)]
+            self._feature_rows = rows
+        return self._feature_rows
+
+    def semantic_all(self, vector: np.ndarray, k: int, float64: bool = False) -> Hits:
+        """Exact cosine top k over every document with features, in float32 (`float64`: the kept rows
+        re-scored in float64, as the exact re-rank does)."""
+        if not len(self.ids) or not np.any(vector):
+            return Hits.empty()
+        scores = np.asarray(self.vectors @ vector.astype(np.float32), dtype=np.float64)
+        rows = self.feature_rows()
+        rows, scores = top_rows(rows, scores[rows], k)
+        if float64:
+            scores = np.asarray(self.vectors[rows], dtype=np.float64) @ vector.astype(np.float64)
+        return Hits([self.ids[row] for row in rows], scores).top(k)
 
     def semantic_among(self, rows: np.ndarray, vector: np.ndarray, k: int) -> Hits:
         """Exact cosine top k among `rows` (rows without features left out, as Annoy leaves them out)."""

@@ -65,6 +65,28 @@ def test_exact_rerank_matches_brute_force(searcher):
     assert hits.scores == approx(exact[best], abs=1e-6)
 
 
+def test_default_semantic_search_is_exact_below_the_size_limit(searcher, monkeypatch):
+    """500 documents: the default (no search_k) scores every vector; an explicit search_k asks Annoy."""
+    from indexer import embedded
+    backend = searcher.backend
+    vector = searcher.embed("font family for the desktop")
+    exact = backend.vectors @ vector
+    best = np.argsort(-exact, kind="stable")[:20]
+    hits = backend.semantic(vector, 20)
+    assert set(hits.ids) == {backend.ids[row] for row in best}
+    assert hits.scores == approx(np.sort(exact[best])[::-1], abs=1e-6)
+    asked = []
+    monkeypatch.setattr(backend.annoy, "search", lambda *args: asked.append(args) or (np.zeros(0, int), np.zeros(0)))
+    backend.semantic(vector, 20)
+    assert not asked                                               # exact: Annoy not consulted
+    backend.semantic(vector, 20, 100)
+    assert asked and asked[-1][2] == 100                           # explicit search_k: Annoy
+    monkeypatch.setattr(embedded, "EXACT_MAX_VALUES", 500 * 16 - 1)        # 500 documents of 16 dims
+    backend.semantic(vector, 20)
+    assert len(asked) == 2 and asked[-1][2] == 5000                # above the limit: the manifest's search_k
+    assert not backend.semantic(np.zeros_like(vector), 20)
+
+
 def test_punctuation_only_query_is_empty_not_an_error(searcher):
     assert len(searcher.search("?!(*)", k=5).hits) == 0
     fused = searcher.search("C++ (compiler", k=5)          # FTS-like syntax is plain text
@@ -101,3 +123,13 @@ def test_search_path_never_imports_tensorflow(searcher):
             f"print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_documents_without_features_never_match_the_exact_search(tiny_model, tmp_path):
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text('{"id": "a", "text": "image viewer"}\n{"id": "b", "text": "!!!"}\n{"id": "c", "text": "text editor"}\n')
+    build_index(tiny_model, corpus, tmp_path / "index", n_trees=2)
+    searcher = HybridSearcher.open(tmp_path / "index")
+    assert searcher.backend.manifest["counts"]["zero_vectors"] == 1
+    hits = searcher.backend.semantic(searcher.embed("picture viewer"), 10)
+    assert sorted(hits.ids) == ["a", "c"]
