@@ -401,8 +401,13 @@ def open_judged(backend, index_dir, model, queries, qrels, es_url=None, command=
     if backend == "es" and command:
         raise UsageError(f"{command} stores its result in an embedded index; run it with --backend embedded")
     queries, qrels = read_queries(queries), read_qrels(qrels)  # bad files fail before the index opens
-    searcher = es_searcher(index_dir, model, es_url) if backend == "es" else open_searcher(backend, index_dir, model)
-    judged = Judgements.check(queries, qrels, document_ids(searcher))
+    if backend == "es":                       # ES cannot cheaply list its ids: ask for the judged ones
+        searcher = es_searcher(index_dir, model, es_url)
+        ids = searcher.backend.present(doc_id for judged in qrels.values() for doc_id in judged)
+    else:
+        searcher = open_searcher(backend, index_dir, model)
+        ids = document_ids(searcher)
+    judged = Judgements.check(queries, qrels, ids)
     for line in judged.warnings():
         click.echo(f"warning: {line}", err=True)
     return searcher, judged

@@ -331,6 +331,14 @@ class EsIndex:
         docs = self.client.mget(index=self.name, ids=list(ids), source_includes=["title"])["docs"]
         return {doc["_id"]: doc["_source"].get("title", "") for doc in docs if doc.get("found")}
 
+    def present(self, ids: Iterable[str], chunk: int = 1000) -> set[str]:
+        """The given ids that the index holds (multi-get, `chunk` at a time, no source)."""
+        ids, found = list(dict.fromkeys(ids)), set()
+        for start in range(0, len(ids), chunk):
+            docs = self.client.mget(index=self.name, ids=ids[start:start + chunk], source=False)["docs"]
+            found.update(doc["_id"] for doc in docs if doc.get("found"))
+        return found
+
     def tags(self, ids: Sequence[str]) -> dict[str, list[tuple[str, float]]]:
         """Document id -> stored tags `[(tag, similarity)]` (built --with-tags); ids without tags absent."""
         if not ids:

@@ -125,4 +125,11 @@ def test_evaluate_on_elasticsearch_agrees_with_the_embedded_index(both_indexes, 
     assert same >= 0.95 * len(top["embedded"]) and len(top["embedded"]) == 200
     assert es["semantic"]["ndcg@10"] == pytest.approx(embedded["semantic"]["ndcg@10"], abs=0.01)
     assert set(es) == {"lexical", "semantic", "hybrid"}
+    qrels = tmp_path / "qrels.tsv"                          # the judged ids are checked against the index
+    first = (DATA / "sample_qrels.tsv").read_text().splitlines()[0].split()[0]
+    qrels.write_text((DATA / "sample_qrels.tsv").read_text() + f"{first}\tno-such-package\t1\n")
+    checked = run("evaluate", "--backend", "es", "--index", alias, "--queries", DATA / "sample_dev_queries.jsonl",
+                  "--qrels", qrels, "--json", "--modes", "lexical")
+    assert checked.exit_code == 0, checked.output
+    assert json.loads(checked.stdout)["queries"]["unknown_documents"] == 1
 
