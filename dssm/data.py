@@ -250,6 +250,8 @@ def make_dataset(arrays: TrainingArrays, rows: np.ndarray, batch_size: int, seed
             neg = tf.maximum(tf.gather(options, pick, batch_dims=1), 0)
             out["neg"] = trim(tf.gather(documents, neg))
             out["neg_key"] = neg
+            if teacher is not None:
+                out["teacher_neg"] = tf.gather(teacher[1], neg)
         return out
 
     def batches(positions: np.ndarray, kind: int):

@@ -90,9 +90,12 @@ def batch_loss(batch: dict, out: dict, config: TrainConfig, seed):
         else:
             loss = losses.triplet_loss(query, ops.take(docs, positive_index, axis=0),
                                        ops.take(docs, negative_index, axis=0), config.margin, config.distance, valid)
-    if "teacher_query" in batch and config.distill_weight > 0:
+    if "teacher_query" in batch and config.distill_weight > 0:   # over every column: mined negatives too
+        teacher_docs = batch["teacher_pos"]
+        if "teacher_neg" in batch and "neg" in out:
+            teacher_docs = ops.concatenate([teacher_docs, batch["teacher_neg"]], axis=0)
         loss = loss + config.distill_weight * losses.distillation_loss(
-            scores[:, :size], ops.matmul(batch["teacher_query"], ops.transpose(batch["teacher_pos"])),
+            scores[:, :ops.shape(teacher_docs)[0]], ops.matmul(batch["teacher_query"], ops.transpose(teacher_docs)),
             config.gamma, config.teacher_gamma)
     if config.tag_weight != 1.0 and "kind" in batch:     # a batch of (text, tag) pairs counts tag_weight
         # (with tags alone every batch is scaled alike, which Adam's updates do not see)

@@ -182,3 +182,25 @@ def test_tag_batches_count_tag_weight():
     search = float(batch_loss({**batch, "kind": np.int32(0)}, out, config, seed=None))
     tags = float(batch_loss({**batch, "kind": np.int32(1)}, out, config, seed=None))
     assert tags == pytest.approx(0.25 * search, abs=1e-6) and search > 0
+
+
+def test_teacher_also_scores_the_mined_negative_columns():
+    """--teacher with --negatives bm25: the distillation covers every column, mined negatives included."""
+    from dssm.losses import distillation_loss
+    rng = np.random.default_rng(3)
+
+    def unit(rows, dim):
+        v = rng.normal(size=(rows, dim)).astype("float32")
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    query, pos, neg = unit(2, 4), unit(2, 4), unit(2, 4)
+    teacher = {"teacher_query": unit(2, 3), "teacher_pos": unit(2, 3), "teacher_neg": unit(2, 3)}
+    out = {"query": query, "pos": pos, "neg": neg, "query_hidden": [], "pos_hidden": [], "neg_hidden": []}
+    batch = {"query_key": np.array([0, 1]), "doc_key": np.array([10, 11]), "neg_key": np.array([20, 21])}
+    config = TrainConfig(negatives="bm25", gamma=5.0, teacher_gamma=7.0, distill_weight=2.0)
+    plain = float(batch_loss(batch, out, config, seed=None))
+    taught = float(batch_loss({**batch, **teacher}, out, config, seed=None))
+    columns = np.concatenate([pos, neg])
+    teacher_columns = np.concatenate([teacher["teacher_pos"], teacher["teacher_neg"]])
+    expected = 2.0 * float(distillation_loss(query @ columns.T, teacher["teacher_query"] @ teacher_columns.T, 5.0, 7.0))
+    assert taught - plain == pytest.approx(expected, abs=1e-5)
