@@ -402,7 +402,8 @@ def open_judged(backend, index_dir, model, queries, qrels, es_url=None, command=
         raise UsageError(f"{command} stores its result in an embedded index; run it with --backend embedded")
     queries, qrels = read_queries(queries), read_qrels(qrels)  # bad files fail before the index opens
     if backend == "es":                       # ES cannot cheaply list its ids: ask for the judged ones
-        searcher = es_searcher(index_dir, model, es_url)
+        from indexer.es_config import load_config
+        searcher = es_searcher(index_dir, model, load_config(url=es_url))
         ids = searcher.backend.present(doc_id for judged in qrels.values() for doc_id in judged)
     else:
         searcher = open_searcher(backend, index_dir, model)
@@ -450,13 +451,14 @@ def evaluate(index_dir, queries, qrels, model, backend, es_url, modes, k, metric
     click.echo(json.dumps(report, indent=2) if as_json else evaluation.format_report(report))
 
 
-def es_searcher(alias, model, es_url):
-    """A HybridSearcher over the Elasticsearch alias (BM25 and kNN there), queries embedded here."""
-    from indexer.es_config import connect, load_config
+def es_searcher(alias, model, config):
+    """A HybridSearcher over the Elasticsearch alias (BM25 and kNN there), queries embedded here;
+    `config` from indexer.es_config.load_config."""
+    from indexer.es_config import connect
     from indexer.es_index import EsIndex
     from indexer.query import HybridSearcher
 
-    es = EsIndex.open(connect(load_config(url=es_url)), alias)
+    es = EsIndex.open(connect(config), alias)
     encoder = es_encoder(model, es)
     es.check_model(encoder.fingerprint, encoder.dim)
     return HybridSearcher(es, encoder)
@@ -731,8 +733,9 @@ def es_search(index_dir, model, query, as_json, explain, **options) -> None:
     es_filter = es_filters(options)
     if index_dir is not None and es_filter is not None:
         raise UsageError("--filter and --tag filter Elasticsearch's hits; drop --index (its local Annoy side cannot apply them)")
-    with EsErrors(load_config(url=options["es_url"])):
-        searcher = es_searcher(options["es_index"], model, options["es_url"])
+    config = load_config(url=options["es_url"])
+    with EsErrors(config):
+        searcher = es_searcher(options["es_index"], model, config)
         if index_dir is not None:
             local = HybridSearcher.open(index_dir, model_dir=model, encoder=searcher.encoder)
             searcher = HybridSearcher(SplitBackend(searcher.backend, local.backend), searcher.encoder)

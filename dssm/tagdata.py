@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dssm.data import ReadStats, read_jsonl, read_lines
-from dssm.featurise import document_text, normalise, tokenise
+from dssm.featurise import document_text, tokenise
 
 
 @dataclass
@@ -33,7 +33,7 @@ def check_tag(tag: object, where: str) -> str:
     if not isinstance(tag, str):
         raise ValueError(f"{where}: tag {tag!r} is not a string; write tags as JSON strings")
     tag = tag.strip()
-    if not tokenise(normalise(tag)):
+    if not tokenise(tag):                 # tokenise normalises first
         raise ValueError(f"{where}: tag {tag!r} has no letter or digit after normalisation, so it cannot be "
                          f"embedded; remove it or rename it")
     return tag

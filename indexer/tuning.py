@@ -74,7 +74,6 @@ class TuningResult:
                 f"held_out_{self.metric}": None if self.held_out is None else round(self.held_out, 6),
                 "tuned_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
-
     def as_dict(self) -> dict:
         """Everything `dssm tune-fusion --json` prints: the chosen setting, its scores and the sweep."""
         return {"best": describe(self.best), "metric": self.metric, "tuned": self.tuned, "held_out": self.held_out,
