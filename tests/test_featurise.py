@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -80,6 +81,38 @@ def test_golden_cases_shared_with_java():
     for case in cases:
         config = FeaturiserConfig(**case["config"])
         assert Featuriser(config).ids(case["text"]) == case["ids"], case["text"][:40]
+        flat, offsets = Featuriser(config).batch(["", case["text"], "x"])          # the vectorised path
+        assert flat[offsets[1]:offsets[2]].tolist() == case["ids"], case["text"][:40]
+
+
+@pytest.mark.parametrize("word_ngrams", [0, 1, 2])
+def test_batch_equals_ids_on_real_text_in_any_order(word_ngrams):
+    """The vectorised batch path against ids() text by text: the shipped corpus (ASCII and not),
+    texts over the cap, empty ones, a warm store across calls, and one that starts afresh."""
+    lines = (Path(__file__).resolve().parent.parent / "data" / "sample_corpus.jsonl").read_text(encoding="utf-8")
+    texts = [json.loads(line)["text"] for line in lines.splitlines()[:300]]
+    texts += ["", "!!!", "Ünïcödé and ASCII", "Привет мир 42", "word " * 500]
+    assert any(not text.isascii() for text in texts) and any(len(text) > 2000 for text in texts)
+    config = FeaturiserConfig(max_features=128, word_ngrams=word_ngrams)
+    reference = Featuriser(config)
+    featuriser = Featuriser(config)
+    for chunk in (texts, texts[::-1], texts[50:60], texts):
+        flat, offsets = featuriser.batch(chunk)
+        assert len(offsets) == len(chunk) + 1 and flat.dtype == np.int32
+        for row, text in enumerate(chunk):
+            assert flat[offsets[row]:offsets[row + 1]].tolist() == reference.ids(text)
+
+
+def test_batch_store_starts_afresh_at_its_limit(monkeypatch):
+    import dssm.featurise
+
+    monkeypatch.setattr(dssm.featurise, "_CACHE_LIMIT", 5)
+    featuriser, reference = Featuriser(), Featuriser()
+    texts = ["alpha beta gamma delta epsilon zeta eta", "theta alpha iota", "kappa lambda mu beta"]
+    for chunk in (texts, texts[1:], texts):
+        flat, offsets = featuriser.batch(chunk)
+        assert [flat[offsets[i]:offsets[i + 1]].tolist() for i in range(len(chunk))] == [reference.ids(t) for t in chunk]
+    assert featuriser._rows.count <= sum(len(text.split()) for text in texts)   # emptied before the last batch
 
 
 @pytest.mark.parametrize("field,value", [("buckets", 0), ("max_features", 0), ("word_ngrams", 3)])
