@@ -14,6 +14,7 @@ LOSSES = ("softmax", "triplet")
 NEGATIVE_STRATEGIES = ("random", "semi-hard", "batch-hard", "batch-all", "bm25")
 POSITIVE_STRATEGIES = ("random", "hardest")
 DISTANCES = ("cosine", "sqeuclidean")
+OPTIMIZERS = ("adam", "lazy-adam")
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class TrainConfig:
     epochs: int = 12
     batch_size: int = 512            # more in-batch negatives per query (BENCHMARKS.md: quality runs)
     learning_rate: float = 2e-3
+    optimizer: str = "lazy-adam"     # lazy-adam (only the trigram rows a batch touches: dssm/optim.py) | adam
     val_fraction: float = 0.05
     val_pool: int = 20000            # documents ranked per validation query
     patience: int = 3                # early stopping on validation MRR@10
@@ -81,7 +83,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name, choices in (("loss", LOSSES), ("negatives", NEGATIVE_STRATEGIES),
-                              ("positives", POSITIVE_STRATEGIES), ("distance", DISTANCES)):
+                              ("positives", POSITIVE_STRATEGIES), ("distance", DISTANCES),
+                              ("optimizer", OPTIMIZERS)):
             if getattr(self, name) not in choices:
                 raise ValueError(f"unknown {name} {getattr(self, name)!r}; choose from {list(choices)}")
         _positive(self, "epochs", "batch_size", "val_pool", "patience", "bm25_depth")

@@ -6,6 +6,7 @@ L2 normalisation. The maths is docs/FORMAT.md section 2.2; `dssm.export.Encoder`
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 from dssm.config import FeaturiserConfig, TowerConfig
@@ -52,13 +53,11 @@ class Tower(keras.layers.Layer):
         """sum of embedding rows of the non-padding ids / sqrt(their number): [batch, length] -> [batch, d0].
 
         On TensorFlow one fused kernel (tf.sparse.segment_sqrt_n) that never materialises the
-        [batch, length, d0] gathered rows: about twice as fast to train on CPU. Elsewhere keras.ops.
+        [batch, length, d0] gathered rows, with a hand-written gradient over the touched rows
+        (_tf_embedding_bag). Elsewhere keras.ops.
         """
         if keras.backend.backend() == "tensorflow":
-            import tensorflow as tf
-            where = tf.where(ids > 0)
-            return tf.sparse.segment_sqrt_n(self.embedding, tf.gather_nd(ids, where), tf.cast(where[:, 0], tf.int32),
-                                            num_segments=tf.shape(ids)[0])
+            return _tf_embedding_bag(self.embedding.value, ids)
         present = ops.cast(ops.greater(ids, 0), self.compute_dtype)              # [batch, length]
         weights = present / ops.sqrt(ops.maximum(ops.sum(present, axis=1, keepdims=True), 1.0))
         return ops.einsum("bl,bld->bd", weights, ops.take(self.embedding, ids, axis=0))
@@ -89,3 +88,54 @@ def make_towers(featuriser: FeaturiserConfig, tower: TowerConfig) -> tuple[Tower
         return shared, shared
     return (Tower.from_configs(featuriser, tower, name="query_tower"),
             Tower.from_configs(featuriser, tower, name="document_tower"))
+
+
+def _tf_embedding_bag(table, ids):
+    """TensorFlow embedding-bag, sum / sqrt(n): ids [batch, length] -> [batch, d0], with a fast gradient.
+
+    Forward: the fused tf.sparse.segment_sqrt_n. TensorFlow's own gradient of it (one single-threaded
+    row-by-row scatter into a dense table-sized tensor) took about 80% of a CPU training step. Here the
+    gradient is the same fused kernel run on the transposed bag matrix: the occurrences are grouped by
+    trigram id (a radix sort, in numpy on CPU), then each touched row sums the scaled upstream
+    gradients of the bags it occurs in. The result is IndexedSlices over the touched rows only.
+    """
+    import tensorflow as tf
+
+    where = tf.where(ids > 0)
+    flat = tf.gather_nd(ids, where)
+    bags = tf.cast(where[:, 0], tf.int32)
+    size = tf.shape(ids)[0]
+
+    @tf.custom_gradient
+    def bag(table):
+        def grad(upstream):
+            counts = tf.math.bincount(bags, minlength=size, maxlength=size, dtype=upstream.dtype)
+            scaled = upstream * tf.math.rsqrt(tf.maximum(counts, 1.0))[:, None]
+            order = _grouping_order(flat)
+            grouped = tf.gather(flat, order)
+            rows, position = tf.unique(grouped)
+            values = tf.sparse.segment_sum(scaled, tf.gather(bags, order), position)
+            return tf.IndexedSlices(values, rows, tf.shape(table))
+        return tf.sparse.segment_sqrt_n(table, flat, bags, num_segments=size), grad
+
+    return bag(table)
+
+
+def _grouping_order(flat):
+    """A permutation of int32 ids [n] that sorts them (equal ids keep their order).
+
+    On CPU numpy's radix sort for 16-bit keys (ids below 65,536: the default vocabulary) is about
+    4x faster than tf.sort; on an accelerator the sort stays on the device.
+    """
+    import tensorflow as tf
+
+    if tf.config.list_logical_devices("GPU"):
+        return tf.argsort(flat, stable=True)
+
+    def order(ids):
+        keys = ids.astype(np.uint16) if ids.size and ids.max() < 65536 else ids
+        return np.argsort(keys, kind="stable").astype(np.int32)
+
+    result = tf.numpy_function(order, [flat], tf.int32, stateful=False)
+    result.set_shape(flat.shape)
+    return result

@@ -24,6 +24,7 @@ from dssm.data import (Corpus, ReadStats, TrainingArrays, add_tag_pairs, featuri
                        load_corpus, load_pairs, make_dataset, padded_to_csr, split_validation)
 from dssm.featurise import Featuriser  # noqa: E402
 from dssm.model import DSSMModel  # noqa: E402
+from dssm.optim import make_optimizer  # noqa: E402
 
 MONITOR = "val_mrr_at_10"
 
@@ -174,7 +175,7 @@ def train(pairs_path: str | None, corpus_path: str | None, out_dir: str, featuri
 
     with distribution_strategy().scope():
         model = DSSMModel(featuriser, tower, config)
-        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+        model.compile(optimizer=make_optimizer(config))
         model(next(iter(train_data)))                   # build the weights (resume restores into them)
         model.optimizer.build(model.trainable_variables)
 
