@@ -71,23 +71,25 @@ class RetrievalValidation(keras.callbacks.Callback):
 
 
 class Throughput(keras.callbacks.Callback):
-    """Adds triplets/s (query, positive, negative per pair) to the logs shown by the progress bar."""
+    """Adds triplets/s (query, positive, negative per pair) to the logs shown by the progress bar:
+    training steps only (the epoch's validation runs after its last step and is not counted)."""
 
     def __init__(self, batch_size: int):
         super().__init__()
         self.batch_size = batch_size
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.started, self.seen = time.perf_counter(), 0
+        self.started, self.seen, self.rate = time.perf_counter(), 0, 0.0
 
     def on_train_batch_end(self, batch, logs=None):
         self.seen += self.batch_size
+        self.rate = self.seen / max(time.perf_counter() - self.started, 1e-9)
         if logs is not None:
-            logs["triplets_per_s"] = self.seen / max(time.perf_counter() - self.started, 1e-9)
+            logs["triplets_per_s"] = self.rate
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs["triplets_per_s"] = self.seen / max(time.perf_counter() - self.started, 1e-9)
+            logs["triplets_per_s"] = self.rate
 
 
 class ScalarLog(keras.callbacks.Callback):
@@ -175,7 +177,10 @@ def train(pairs_path: str | None, corpus_path: str | None, out_dir: str, featuri
 
     with distribution_strategy().scope():
         model = DSSMModel(featuriser, tower, config)
-        model.compile(optimizer=make_optimizer(config))
+        # no XLA: Keras would turn it on by itself on a TensorFlow GPU, and the tower's sparse ops and
+        # its gradient's sort have dynamic shapes
+        xla = False if keras.backend.backend() == "tensorflow" else "auto"
+        model.compile(optimizer=make_optimizer(config), jit_compile=xla)
         model(next(iter(train_data)))                   # build the weights (resume restores into them)
         model.optimizer.build(model.trainable_variables)
 
