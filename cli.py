@@ -159,7 +159,9 @@ class ProgressPrinter:
 def index_summary(manifest: dict, seconds: float, out) -> str:
     counts = manifest["counts"]
     size = sum(entry["bytes"] for entry in manifest["files"].values())
-    return (f"{out}: {counts['documents']:,} documents ({counts['zero_vectors']:,} without features), "
+    passages = manifest.get("passages")
+    beside = f", {passages['count']:,} passages of {passages['window']}:{passages['stride']}" if passages else ""
+    return (f"{out}: {counts['documents']:,} documents ({counts['zero_vectors']:,} without features){beside}, "
             f"{size / 1e6:.1f} MB, in {seconds:.1f} s")
 
 
@@ -193,6 +195,9 @@ def index() -> None:
 @click.option("--on-duplicate", default="error", show_default=True, help="Duplicate ids in the corpus: error | first | last.")
 @click.option("--on-disk-build", is_flag=True, help="Build Annoy in the file (corpora larger than memory).")
 @click.option("--batch-size", default=1024, show_default=True, type=int, help="Documents encoded per batch.")
+@click.option("--passages", metavar="W:S",
+              help="Also encode windows of W words every S words of each text (e.g. 12:6); a document scores "
+                   "its best passage (MaxP). Embedded index only.")
 @click.option("--quiet", is_flag=True, help="No progress line.")
 @click.option("--es-index", help="Also (or, without --out, only) build this Elasticsearch alias: a new NAME-<timestamp> index, then an atomic alias swap.")
 @click.option("--es-url", help="Elasticsearch URL (default $DSSM_ES_URL or http://127.0.0.1:9200); credentials from DSSM_ES_API_KEY or DSSM_ES_USER/DSSM_ES_PASSWORD, CA from DSSM_ES_CA_CERTS.")
@@ -205,20 +210,29 @@ def index() -> None:
 @click.option("--rejects", type=click.Path(dir_okay=False), help="JSONL file for rejected documents (default ./<es index>.rejects.jsonl).")
 @tagging_options
 @user_errors
-def index_build(model, corpus, out, n_trees, search_k, on_duplicate, on_disk_build, batch_size, quiet,
+def index_build(model, corpus, out, n_trees, search_k, on_duplicate, on_disk_build, batch_size, passages, quiet,
                 with_tags, tag_k, tag_min_similarity, **es_options):
     """Encode CORPUS with MODEL and write an embedded index to OUT."""
     import time
 
     from indexer.build import build_index
+    from indexer.passages import parse_passages
 
+    try:
+        passages = parse_passages(passages)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    if passages and es_options.get("es_index"):
+        raise UsageError("--passages applies to the embedded index only (the Elasticsearch index stores one vector "
+                         "per document); build them in two commands")
     tagging = tagging_of(with_tags, tag_k, tag_min_similarity)
     es_connection = es_connect_for_build(out, es_options)  # fails fast, before any encoding
     if out is None:
         return es_build(es_connection, model, corpus, None, on_duplicate, batch_size, quiet, tagging=tagging, **es_options)
     start, progress = time.perf_counter(), ProgressPrinter(quiet)
     manifest = build_index(model, corpus, out, n_trees=n_trees, search_k=search_k, on_duplicate=on_duplicate,
-                           on_disk_build=on_disk_build, batch_size=batch_size, progress=progress, tagging=tagging)
+                           on_disk_build=on_disk_build, batch_size=batch_size, progress=progress, tagging=tagging,
+                           passages=passages)
     progress.finish()
     click.echo(index_summary(manifest, time.perf_counter() - start, out))
     if es_connection is not None:

@@ -7,6 +7,8 @@ INDEX/
   vectors.f32 ids.json   float32 [rows, dim] + row ids (indexer/vectors.py)
   annoy.ann          angular Annoy over the non-zero rows (indexer/annoy_index.py)
   bm25.*             BM25 impact matrix (indexer/lexical.py)
+  passages.f32 passage_rows.i32   with --passages W:S: passage vectors and their documents' rows
+                     (indexer/passages.py); Annoy then holds them too
 ```
 Every change is written into a temporary directory beside the target (`.INDEX.tmp-*`) and renamed into
 place at the end, so an interrupted build, add or delete leaves the previous index as it was (a search
@@ -37,6 +39,7 @@ from indexer.annoy_index import ANNOY_FILE, DEFAULT_N_TREES, DEFAULT_SEARCH_K, M
 from indexer.documents import Document, iter_documents, scan_ids
 from indexer.lexical import Bm25Builder, bm25_files
 from indexer.manifest import MANIFEST_FILE, SECTIONS, check_model, read_manifest, verify_files, write_manifest
+from indexer.passages import PASSAGE_FILES, PASSAGES_FILE, PassageWriter, Stacked, copy_passages
 from indexer.store import DocumentStore
 from indexer.vectors import IDS_FILE, VECTORS_FILE, VectorWriter, open_vectors, read_ids, write_ids
 
@@ -85,23 +88,26 @@ def staging(target: Path, label: str = "dssm index") -> Iterator[Path]:
 
 def encode_into(documents: Iterable[Document], encoder, store: DocumentStore, writer: VectorWriter,
                 batch_size: int, progress: Progress | None, replace: bool = False,
-                tagger: Tagger | None = None) -> None:
+                tagger: Tagger | None = None, passages: PassageWriter | None = None) -> None:
     """Encode documents (document tower) in batches into the store and the vector file; with a
-    `tagger`, store each document's predicted tags too."""
+    `tagger`, store each document's predicted tags too; with `passages`, encode their passages."""
     for batch in batched(documents, batch_size):
         texts = [doc.encoder_text() for doc in batch]
         vectors = encoder.encode(texts, side="document", batch_size=batch_size)
         store.add(batch, replace=replace)
         if tagger is not None:
             store.add_tags(zip([doc.id for doc in batch], tagger(texts, vectors)))
+        if passages is not None:
+            passages.encode(len(writer.ids), batch, encoder, batch_size)
         writer.append([doc.id for doc in batch], vectors)
         if progress is not None:
             progress(len(batch))
 
 
 def finish(tmp: Path, ids: list[str], store: DocumentStore, model: dict, annoy: dict,
-           carried: dict | None = None) -> dict:
-    """Write ids, BM25 (from the store, in row order), Annoy (from the vector file) and the manifest.
+           carried: dict | None = None, passages: PassageWriter | None = None) -> dict:
+    """Write ids, BM25 (from the store, in row order), Annoy (from the vector file, and the passage
+    file after it) and the manifest.
 
     carried: manifest sections kept from the index being updated (tuned fusion, calibration).
     """
@@ -113,12 +119,20 @@ def finish(tmp: Path, ids: list[str], store: DocumentStore, model: dict, annoy: 
     store.close()
     bm25 = builder.save(tmp)
     vectors = open_vectors(tmp / VECTORS_FILE, len(ids), model["dim"])
+    zero = int(sum(np.sum(~np.any(np.asarray(vectors[start:start + 65536]) != 0, axis=1))
+                   for start in range(0, len(ids), 65536)))
+    sections, files = {}, INDEX_FILES
+    if passages is not None:
+        passages.close()
+        vectors = Stacked(vectors, open_vectors(tmp / PASSAGES_FILE, passages.count, model["dim"]))
+        sections = {"passages": {"window": passages.window, "stride": passages.stride, "count": passages.count}}
+        files = INDEX_FILES + PASSAGE_FILES
     items = build_annoy(vectors, tmp / ANNOY_FILE, annoy["n_trees"], on_disk_build=annoy["on_disk_build"],
                         seed=annoy["seed"])
     manifest = {"model": model, "metric": METRIC, "annoy": {**annoy, "items": items}, "bm25": bm25,
-                "counts": {"documents": len(ids), "zero_vectors": len(ids) - items},
+                "counts": {"documents": len(ids), "zero_vectors": zero}, **sections,
                 "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **(carried or {})}
-    return write_manifest(tmp, manifest, INDEX_FILES)
+    return write_manifest(tmp, manifest, files)
 
 
 def annoy_params(n_trees: int, search_k: int, on_disk_build: bool) -> dict:
@@ -139,10 +153,11 @@ def open_tagging(tagging: dict | None, encoder):
 def build_index(model_dir: str | Path, corpus: str | Path, out: str | Path, *, encoder=None,
                 n_trees: int = DEFAULT_N_TREES, search_k: int = DEFAULT_SEARCH_K, on_duplicate: str = "error",
                 on_disk_build: bool = False, batch_size: int = BATCH_SIZE,
-                progress: Progress | None = None, tagging: dict | None = None) -> dict:
+                progress: Progress | None = None, tagging: dict | None = None, passages: dict | None = None) -> dict:
     """Build an index of `corpus` with the model at `model_dir` into `out`; returns the manifest.
 
     tagging: `{"index": tag index dir, "k", "min_similarity"}` to store each document's predicted tags.
+    passages: `{"window", "stride"}` (indexer/passages.py) to encode each document's passages too.
     """
     out, annoy = Path(out), annoy_params(n_trees, search_k, on_disk_build)
     if encoder is None:
@@ -158,10 +173,12 @@ def build_index(model_dir: str | Path, corpus: str | Path, out: str | Path, *, e
         store = DocumentStore.create(tmp / STORE_FILE)
         store.connection.execute("PRAGMA journal_mode=OFF")
         writer = VectorWriter(tmp / VECTORS_FILE, encoder.dim)
+        passage_writer = PassageWriter(tmp, encoder.dim, passages) if passages else None
         encode_into(iter_documents(corpus, on_duplicate, keep), encoder, store, writer, batch_size, progress,
-                    tagger=tagger)
+                    tagger=tagger, passages=passage_writer)
         writer.close()
-        manifest = finish(tmp, writer.ids, store, model, annoy, {"tagging": tagger.describe()} if tagger else None)
+        manifest = finish(tmp, writer.ids, store, model, annoy, {"tagging": tagger.describe()} if tagger else None,
+                          passage_writer)
     return manifest
 
 
@@ -186,12 +203,15 @@ def rewrite_index(index_dir: Path, manifest: dict, ids: list[str], vectors: np.n
         for start in range(0, len(kept), 65536):
             rows = kept[start:start + 65536]
             writer.append([ids[row] for row in rows], np.asarray(vectors[rows]))
-        encode_into(add, encoder, store, writer, batch_size, progress, tagger=tagger)
+        passages = PassageWriter(tmp, manifest["model"]["dim"], manifest["passages"]) if "passages" in manifest else None
+        if passages is not None:
+            copy_passages(index_dir, manifest, kept, passages)
+        encode_into(add, encoder, store, writer, batch_size, progress, tagger=tagger, passages=passages)
         writer.close()
         carried = {key: manifest[key] for key in (*SECTIONS, "tagging") if key in manifest}   # same model: still valid
         if tagger is not None:
             carried["tagging"] = tagger.describe()
-        return finish(tmp, writer.ids, store, manifest["model"], annoy, carried)
+        return finish(tmp, writer.ids, store, manifest["model"], annoy, carried, passages)
 
 
 def add_documents(index_dir: str | Path, corpus: str | Path, *, model_dir: str | Path | None = None,

@@ -4,6 +4,9 @@
 the Elasticsearch backend (`indexer/es_index.py`): `lexical(query, k, filter) -> Hits` and
 `semantic(vector, k, num_candidates, filter) -> Hits`.
 
+Built with `--passages W:S` (indexer/passages.py), a document's semantic score is the best cosine of
+the query with its whole vector or any of its passages (MaxP), exact or through Annoy alike.
+
 Its only filter is `indexer.tags.TagFilter` (`dssm search --tag`): documents carrying every given tag
 (stored by `index build --with-tags`). Both sides then score just those documents: BM25 restricted to
 their rows, and the semantic side exactly (their stored vectors), so a filter never loses hits to Annoy.
@@ -21,10 +24,14 @@ from indexer.build import STORE_FILE
 from indexer.hits import Hits
 from indexer.lexical import Bm25Index
 from indexer.manifest import read_manifest, verify_files
+from indexer.passages import Passages
 from indexer.store import DocumentStore
 from indexer.vectors import IDS_FILE, VECTORS_FILE, open_vectors, read_ids
 
 RERANK_FACTOR = 4  # exact re-rank: ask Annoy for 4 x k neighbours, re-score them from the vector file
+# with passages, Annoy is asked for this many items per wanted document (a document's passages
+# crowd each other among the nearest items), then items are folded into their documents
+PASSAGE_ITEMS_FACTOR = 8
 # Up to this many stored vector values (documents x dim: 65,536 documents of 128 dims, a 32 MB
 # vector file) the default semantic search is exact: one float32 matrix-vector product over the vector
 # file takes no longer than Annoy at its default search_k (BENCHMARKS.md) and loses no neighbours.
@@ -49,6 +56,7 @@ class EmbeddedIndex:
         self.vectors = open_vectors(directory / VECTORS_FILE, len(self.ids), self.dim)
         self.bm25 = Bm25Index.open(directory, len(self.ids))
         self.annoy = AnnoySearcher(directory / ANNOY_FILE, self.dim, manifest["annoy"]["items"])
+        self.passages = Passages(directory, manifest["passages"]["count"], self.dim) if "passages" in manifest else None
         self.store = DocumentStore.open(directory / STORE_FILE)
         self._row_of: dict[str, int] | None = None
         self._feature_rows: np.ndarray | None = None
@@ -109,14 +117,31 @@ class EmbeddedIndex:
         if num_candidates is None and self.exact_by_default:
             return self.semantic_all(vector, k, float64=exact)
         search_k = self.manifest["annoy"]["search_k"] if num_candidates is None else num_candidates
-        rows, cosines = self.annoy.search(vector, RERANK_FACTOR * k if exact else k, search_k)
+        wanted = RERANK_FACTOR * k if exact else k
+        if self.passages is None:
+            rows, cosines = self.annoy.search(vector, wanted, search_k)
+        else:
+            rows, cosines = self.fold_passages(*self.annoy.search(vector, PASSAGE_ITEMS_FACTOR * wanted, search_k))
         if exact and len(rows):
-            cosines = np.asarray(self.vectors[rows], dtype=np.float64) @ vector.astype(np.float64)
+            cosines = self.exact_scores(rows, vector)
         return Hits([self.ids[row] for row in rows], cosines).top(k)
+
+    def fold_passages(self, items: np.ndarray, cosines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Annoy items (documents, then passages after them) -> (document rows, best cosine of each)."""
+        rows = np.where(items < len(self.ids), items, self.passages.rows[np.maximum(items - len(self.ids), 0)])
+        order = np.lexsort((-cosines, rows))
+        first = np.r_[True, rows[order][1:] != rows[order][:-1]]
+        return rows[order][first], cosines[order][first]
+
+    def exact_scores(self, rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        """float64 cosines of `rows` with their stored vectors, best passage included."""
+        cosines = np.asarray(self.vectors[rows], dtype=np.float64) @ vector.astype(np.float64)
+        return cosines if self.passages is None else self.passages.best_among(rows, cosines, vector)
 
     @property
     def exact_by_default(self) -> bool:
-        return len(self.ids) * self.dim <= EXACT_MAX_VALUES
+        stored = len(self.ids) + (len(self.passages) if self.passages is not None else 0)
+        return stored * self.dim <= EXACT_MAX_VALUES
 
     def feature_rows(self) -> np.ndarray:
         """Rows whose vector is not zero (texts without features never match), computed once."""
@@ -133,10 +158,12 @@ class EmbeddedIndex:
         if not len(self.ids) or not np.any(vector):
             return Hits.empty()
         scores = np.asarray(self.vectors @ vector.astype(np.float32), dtype=np.float64)
+        if self.passages is not None:
+            scores = self.passages.best(scores, vector)
         rows = self.feature_rows()
         rows, scores = top_rows(rows, scores[rows], k)
         if float64:
-            scores = np.asarray(self.vectors[rows], dtype=np.float64) @ vector.astype(np.float64)
+            scores = self.exact_scores(rows, vector)
         return Hits([self.ids[row] for row in rows], scores).top(k)
 
     def semantic_among(self, rows: np.ndarray, vector: np.ndarray, k: int) -> Hits:
@@ -145,7 +172,11 @@ class EmbeddedIndex:
             return Hits.empty()
         vectors = np.asarray(self.vectors[rows], dtype=np.float64)
         features = np.any(vectors != 0, axis=1)
-        rows, cosines = top_rows(rows[features], vectors[features] @ vector.astype(np.float64), k)
+        rows, vectors = rows[features], vectors[features]
+        cosines = vectors @ vector.astype(np.float64)
+        if self.passages is not None:
+            cosines = self.passages.best_among(rows, cosines, vector)
+        rows, cosines = top_rows(rows, cosines, k)
         return Hits([self.ids[row] for row in rows], cosines).top(k)
 
     def titles(self, ids) -> dict[str, str]:

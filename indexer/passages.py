@@ -1,0 +1,150 @@
+"""Passage vectors for the embedded index: a document scores its best passage (MaxP, Dai & Callan 2019).
+
+One DSSM vector per document averages all of its ~280 trigram ids, and long documents blur: on the
+debdesc dev queries the DSSM alone beats BM25 on documents under 200 characters and loses by 0.1
+nDCG@10 above 400 (BENCHMARKS.md). With `dssm index build --passages W:S` each document is also
+encoded as windows of W words every S words of its text (the last window ends at the text's end),
+each after the document's title, and its semantic score is the best cosine of the query with its
+whole vector or any of its passages.
+
+```
+passages.f32       float32 [passages, dim], in document row order
+passage_rows.i32   int32 [passages]: the row (vectors.f32, ids.json) of each passage's document
+```
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from indexer.vectors import DTYPE, VectorWriter, open_vectors
+
+PASSAGES_FILE = "passages.f32"
+PASSAGE_ROWS_FILE = "passage_rows.i32"
+PASSAGE_FILES = [PASSAGES_FILE, PASSAGE_ROWS_FILE]
+ROW_DTYPE = np.dtype("<i4")
+
+
+def parse_passages(spec: str | None) -> dict | None:
+    """`"W:S"` -> {"window": W, "stride": S}; None -> None (one vector per document)."""
+    if spec is None:
+        return None
+    try:
+        window, stride = (int(part) for part in spec.split(":"))
+    except ValueError:
+        window = stride = 0
+    if not 1 <= stride <= window:
+        raise ValueError(f"--passages must be W:S, windows of W words every S words with 1 <= S <= W "
+                         f"(e.g. 12:6), got {spec!r}")
+    return {"window": window, "stride": stride}
+
+
+def passage_texts(title: str, text: str, window: int, stride: int) -> list[str]:
+    """Windows of `window` words every `stride` words of `text`, each after `title`; the last window
+    ends at the text's last word. A text of at most `window` words is one passage."""
+    words = text.split()
+    starts = list(range(0, max(len(words) - window, 0) + 1, stride))
+    if starts[-1] + window < len(words):
+        starts.append(len(words) - window)
+    return [" ".join([title, *words[start:start + window]]) if title else " ".join(words[start:start + window])
+            for start in starts]
+
+
+class PassageWriter:
+    """Appends passage vectors and their document rows beside a vector file."""
+
+    def __init__(self, directory: Path, dim: int, config: dict) -> None:
+        self.vectors = VectorWriter(directory / PASSAGES_FILE, dim)
+        self.rows = open(directory / PASSAGE_ROWS_FILE, "ab")
+        self.window, self.stride = config["window"], config["stride"]
+        self.count = 0
+
+    def encode(self, first_row: int, documents: list, encoder, batch_size: int) -> None:
+        """Encode the passages of `documents`, whose rows are first_row, first_row + 1, ..."""
+        texts, rows = [], []
+        for row, doc in enumerate(documents, start=first_row):
+            pieces = passage_texts(doc.title, doc.text, self.window, self.stride)
+            texts += pieces
+            rows += [row] * len(pieces)
+        for start in range(0, len(texts), batch_size):
+            self.append(rows[start:start + batch_size],
+                        encoder.encode(texts[start:start + batch_size], side="document", batch_size=batch_size))
+
+    def append(self, rows, vectors: np.ndarray) -> None:
+        self.vectors.append([""] * len(rows), vectors)
+        self.rows.write(np.asarray(rows, dtype=ROW_DTYPE).tobytes())
+        self.count += len(rows)
+
+    def close(self) -> None:
+        self.vectors.close()
+        self.rows.close()
+
+
+class Passages:
+    """The passage vectors of an index, opened for search."""
+
+    def __init__(self, directory: Path, count: int, dim: int) -> None:
+        self.vectors = open_vectors(directory / PASSAGES_FILE, count, dim)
+        self.rows = read_rows(directory / PASSAGE_ROWS_FILE, count)
+        self.firsts = np.flatnonzero(np.r_[True, self.rows[1:] != self.rows[:-1]]) if count else np.zeros(0, int)
+        self.owners = self.rows[self.firsts]                   # the documents that have passages
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def best(self, scores: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        """Document scores [rows] raised to each document's best passage cosine (float32 products)."""
+        if not len(self.rows):
+            return scores
+        cosines = self.vectors @ vector.astype(DTYPE)
+        scores = scores.copy()
+        scores[self.owners] = np.maximum(scores[self.owners], np.maximum.reduceat(cosines, self.firsts))
+        return scores
+
+    def best_among(self, rows: np.ndarray, scores: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        """`scores` [len(rows)] of the documents `rows` raised to their best passage cosine, in float64."""
+        begin, end = np.searchsorted(self.rows, rows, "left"), np.searchsorted(self.rows, rows, "right")
+        scores = scores.copy()
+        for position in np.flatnonzero(end > begin):
+            passages = np.asarray(self.vectors[begin[position]:end[position]], dtype=np.float64)
+            scores[position] = max(scores[position], float(np.max(passages @ vector.astype(np.float64))))
+        return scores
+
+
+def read_rows(path: Path, count: int) -> np.ndarray:
+    expected = count * ROW_DTYPE.itemsize
+    if not path.is_file() or path.stat().st_size != expected:
+        raise ValueError(f"{path} is missing or has the wrong size (expected {expected} bytes for {count} passages); "
+                         f"the index is damaged: rebuild it with `dssm index build`")
+    return np.fromfile(path, dtype=ROW_DTYPE).astype(np.int64)
+
+
+def copy_passages(directory: Path, manifest: dict, kept: np.ndarray, writer: PassageWriter) -> None:
+    """Copy the passages of the kept document rows (old rows, sorted) into `writer`, renumbered to the
+    kept documents' new rows (their positions in `kept`)."""
+    old = Passages(directory, manifest["passages"]["count"], manifest["model"]["dim"])
+    new_row = np.full(manifest["counts"]["documents"], -1, dtype=np.int64)
+    new_row[kept] = np.arange(len(kept))
+    keep = np.flatnonzero(new_row[old.rows] >= 0)
+    for start in range(0, len(keep), 65536):
+        chosen = keep[start:start + 65536]
+        writer.append(new_row[old.rows[chosen]], np.asarray(old.vectors[chosen]))
+
+
+class Stacked:
+    """Document vectors then passage vectors, as one `[rows + passages, dim]` array for Annoy's build
+    (only `len`, `shape` and row slices), without copying either file."""
+
+    def __init__(self, first: np.ndarray, second: np.ndarray) -> None:
+        self.first, self.second = first, second
+        self.shape = (len(first) + len(second), first.shape[1])
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, block: slice) -> np.ndarray:
+        start, stop = block.start or 0, min(block.stop, self.shape[0])
+        split = len(self.first)
+        parts = [self.first[start:min(stop, split)], self.second[max(start - split, 0):max(stop - split, 0)]]
+        return np.concatenate([np.asarray(part) for part in parts if len(part)]) if stop > start else self.first[:0]

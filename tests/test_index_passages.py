@@ -1,0 +1,116 @@
+"""Passage vectors (MaxP) in the embedded index: windows, build, search, add/delete, CLI errors."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import cli
+from dssm.export import load_encoder
+from indexer.build import add_documents, build_index, delete_documents
+from indexer.embedded import EmbeddedIndex
+from indexer.passages import parse_passages, passage_texts
+
+SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample_corpus.jsonl"
+PASSAGES = {"window": 6, "stride": 3}
+QUERIES = ["python library for xml", "font for handwriting", "network configuration tool", "game player"]
+
+
+def test_passage_windows_cover_the_text_after_the_title():
+    words = [f"w{n}" for n in range(10)]
+    assert passage_texts("T", " ".join(words), 4, 2) == [
+        "T w0 w1 w2 w3", "T w2 w3 w4 w5", "T w4 w5 w6 w7", "T w6 w7 w8 w9"]
+    assert passage_texts("T", " ".join(words[:9]), 4, 3) == [            # the last window ends the text
+        "T w0 w1 w2 w3", "T w3 w4 w5 w6", "T w5 w6 w7 w8"]
+    assert passage_texts("T", "short text", 4, 2) == ["T short text"]
+    assert passage_texts("", "", 4, 2) == [""]
+
+
+@pytest.mark.parametrize("spec", ["12", "a:b", "0:0", "6:12", "12:0", "-4:2"])
+def test_bad_passage_specs_name_the_fix(spec):
+    with pytest.raises(ValueError, match="W:S"):
+        parse_passages(spec)
+    assert parse_passages("12:6") == {"window": 12, "stride": 6} and parse_passages(None) is None
+
+
+def corpus_file(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture()
+def corpus(tmp_path) -> Path:
+    return corpus_file(tmp_path / "corpus.jsonl", SAMPLE.read_text().splitlines()[:120])
+
+
+def maxp_reference(model: Path, corpus: Path, query: str) -> dict[str, float]:
+    """Each document's best cosine over its whole text and its passages, straight from the encoder."""
+    encoder = load_encoder(model)
+    vector = encoder.encode([query])[0]
+    best = {}
+    for record in map(json.loads, corpus.read_text().splitlines()):
+        texts = [f"{record['title']} {record['text']}"] + passage_texts(record["title"], record["text"], **PASSAGES)
+        best[record["id"]] = float(np.max(encoder.encode(texts, side="document") @ vector))
+    return best
+
+
+def test_semantic_scores_are_the_best_passage_exact_and_through_annoy(tiny_model, corpus, tmp_path):
+    manifest = build_index(tiny_model, corpus, tmp_path / "index", n_trees=10, passages=PASSAGES)
+    records = [json.loads(line) for line in corpus.read_text().splitlines()]
+    assert manifest["passages"] == {**PASSAGES, "count": sum(len(passage_texts(r["title"], r["text"], **PASSAGES))
+                                                               for r in records)}
+    assert {"passages.f32", "passage_rows.i32"} <= set(manifest["files"])
+    index = EmbeddedIndex.open(tmp_path / "index", verify="full")
+    encoder = load_encoder(tiny_model)
+    for query in QUERIES:
+        reference = maxp_reference(tiny_model, corpus, query)
+        expected = sorted(reference, key=lambda doc_id: (-reference[doc_id], doc_id))[:10]
+        vector = encoder.encode([query])[0]
+        exact = index.semantic(vector, 10)                                      # small index: exact
+        assert list(exact.ids) == expected
+        np.testing.assert_allclose(exact.scores, [reference[d] for d in expected], atol=1e-5)
+        for exact_rerank in (False, True):                                     # every Annoy node inspected
+            annoy = index.semantic(vector, 10, num_candidates=-1, exact=exact_rerank)
+            assert list(annoy.ids) == expected
+            np.testing.assert_allclose(annoy.scores, [reference[d] for d in expected], atol=1e-4)
+    build_index(tiny_model, corpus, tmp_path / "plain", n_trees=5)
+    whole_only = EmbeddedIndex.open(tmp_path / "plain")                         # one vector per document
+    plain = whole_only.semantic(vector, len(records))
+    assert whole_only.passages is None
+    assert all(reference[doc_id] >= score - 1e-6 for doc_id, score in zip(plain.ids, plain.scores))
+    assert sum(reference[doc_id] > score + 1e-4 for doc_id, score in zip(plain.ids, plain.scores)) > len(records) // 2
+    index.close()
+
+
+def test_add_and_delete_keep_each_document_with_its_passages(tiny_model, tmp_path):
+    lines = SAMPLE.read_text().splitlines()[:90]
+    build_index(tiny_model, corpus_file(tmp_path / "a.jsonl", lines[:60]), tmp_path / "index", n_trees=5,
+                passages=PASSAGES)
+    deleted = [json.loads(line)["id"] for line in lines[10:40:3]]
+    delete_documents(tmp_path / "index", deleted)
+    add_documents(tmp_path / "index", corpus_file(tmp_path / "b.jsonl", lines[60:]))
+    final = [line for line in lines if json.loads(line)["id"] not in deleted]
+    build_index(tiny_model, corpus_file(tmp_path / "final.jsonl", final), tmp_path / "fresh", n_trees=5,
+                passages=PASSAGES)
+    updated, fresh = EmbeddedIndex.open(tmp_path / "index"), EmbeddedIndex.open(tmp_path / "fresh")
+    assert updated.ids == fresh.ids and updated.manifest["passages"] == fresh.manifest["passages"]
+    np.testing.assert_array_equal(updated.passages.rows, fresh.passages.rows)
+    np.testing.assert_allclose(np.asarray(updated.passages.vectors), np.asarray(fresh.passages.vectors), atol=1e-6)
+    vector = load_encoder(tiny_model).encode([QUERIES[0]])[0]
+    assert updated.semantic(vector, 10) == fresh.semantic(vector, 10)
+
+
+def test_cli_refuses_bad_passages_and_elasticsearch(tiny_model, corpus, tmp_path):
+    runner = CliRunner()
+    bad = runner.invoke(cli.main, ["index", "build", "--model", str(tiny_model), "--corpus", str(corpus),
+                                   "--out", str(tmp_path / "x"), "--passages", "6:12"])
+    assert bad.exit_code == 2 and "W:S" in bad.output and not (tmp_path / "x").exists()
+    es = runner.invoke(cli.main, ["index", "build", "--model", str(tiny_model), "--corpus", str(corpus),
+                                  "--out", str(tmp_path / "y"), "--passages", "12:6", "--es-index", "docs"])
+    assert es.exit_code == 2 and "embedded index only" in es.output
+    ok = runner.invoke(cli.main, ["index", "build", "--model", str(tiny_model), "--corpus", str(corpus),
+                                  "--out", str(tmp_path / "z"), "--passages", "12:6", "--quiet"])
+    assert ok.exit_code == 0 and "passages of 12:6" in ok.output
