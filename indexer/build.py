@@ -119,16 +119,16 @@ def finish(tmp: Path, ids: list[str], store: DocumentStore, model: dict, annoy: 
     store.close()
     bm25 = builder.save(tmp)
     vectors = open_vectors(tmp / VECTORS_FILE, len(ids), model["dim"])
-    zero = int(sum(np.sum(~np.any(np.asarray(vectors[start:start + 65536]) != 0, axis=1))
-                   for start in range(0, len(ids), 65536)))
-    sections, files = {}, INDEX_FILES
+    sections, files, annoy_vectors = {}, INDEX_FILES, vectors
     if passages is not None:
         passages.close()
-        vectors = Stacked(vectors, open_vectors(tmp / PASSAGES_FILE, passages.count, model["dim"]))
+        annoy_vectors = Stacked(vectors, open_vectors(tmp / PASSAGES_FILE, passages.count, model["dim"]))
         sections = {"passages": {"window": passages.window, "stride": passages.stride, "count": passages.count}}
         files = INDEX_FILES + PASSAGE_FILES
-    items = build_annoy(vectors, tmp / ANNOY_FILE, annoy["n_trees"], on_disk_build=annoy["on_disk_build"],
+    items = build_annoy(annoy_vectors, tmp / ANNOY_FILE, annoy["n_trees"], on_disk_build=annoy["on_disk_build"],
                         seed=annoy["seed"])
+    zero = len(ids) - items if passages is None else int(sum(
+        np.sum(~np.any(np.asarray(vectors[start:start + 65536]) != 0, axis=1)) for start in range(0, len(ids), 65536)))
     manifest = {"model": model, "metric": METRIC, "annoy": {**annoy, "items": items}, "bm25": bm25,
                 "counts": {"documents": len(ids), "zero_vectors": zero}, **sections,
                 "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **(carried or {})}

@@ -114,3 +114,15 @@ def test_cli_refuses_bad_passages_and_elasticsearch(tiny_model, corpus, tmp_path
     ok = runner.invoke(cli.main, ["index", "build", "--model", str(tiny_model), "--corpus", str(corpus),
                                   "--out", str(tmp_path / "z"), "--passages", "12:6", "--quiet"])
     assert ok.exit_code == 0 and "passages of 12:6" in ok.output
+
+
+def test_a_document_without_features_is_counted_and_never_matches(tiny_model, tmp_path):
+    lines = SAMPLE.read_text().splitlines()[:20] + [json.dumps({"id": "empty", "title": "", "text": "!!! ???"})]
+    manifest = build_index(tiny_model, corpus_file(tmp_path / "c.jsonl", lines), tmp_path / "index", n_trees=5,
+                           passages=PASSAGES)
+    assert manifest["counts"] == {"documents": 21, "zero_vectors": 1}
+    index = EmbeddedIndex.open(tmp_path / "index")
+    vector = load_encoder(tiny_model).encode([QUERIES[1]])[0]
+    assert len(index.semantic(vector, 30)) == 20 and "empty" not in index.semantic(vector, 30).ids
+    exact, approximate = index.semantic(vector, 10), index.semantic(vector, 10, num_candidates=10_000)
+    assert exact.ids == approximate.ids and "empty" not in approximate.ids
