@@ -297,11 +297,13 @@ def index_verify(index_dir):
                f"model fingerprint {manifest['model']['fingerprint']}")
 
 
-def print_hits(fused, titles: dict, as_json: bool, explain: bool, tags: dict | None = None) -> None:
+def print_hits(fused, titles: dict, as_json: bool, explain: bool, tags: dict | None = None,
+               passages: dict | None = None) -> None:
     """A table (rank, id, title, score) or JSON lines; with explain, each side's share of the score.
 
     tags: document id -> [(tag, similarity)] (index build --with-tags); when any hit has tags, every JSON
-    record gets "tags" and the table a tags line under each tagged hit."""
+    record gets "tags" and the table a tags line under each tagged hit.
+    passages: document id -> (text, cosine) of the passage that gave its semantic score (--explain)."""
     for rank, (doc_id, score) in enumerate(fused.hits, 1):
         explanation = fused.explanations[rank - 1]
         if as_json:
@@ -310,6 +312,8 @@ def print_hits(fused, titles: dict, as_json: bool, explain: bool, tags: dict | N
                 record["tags"] = [[tag, similarity] for tag, similarity in tags.get(doc_id, [])]
             if explain:
                 record["explain"] = explanation.as_dict()
+                if passages and doc_id in passages:
+                    record["explain"]["passage"] = {"text": passages[doc_id][0], "cosine": passages[doc_id][1]}
             click.echo(json.dumps(record, ensure_ascii=False))
             continue
         click.echo(f"{rank:>4}  {score:>9.4f}  {doc_id[:40]:<40}  {titles.get(doc_id, '')[:60]}")
@@ -323,6 +327,9 @@ def print_hits(fused, titles: dict, as_json: bool, explain: bool, tags: dict | N
                                f"-> {part.normalised:.4f} x {part.weight:g} = {part.part:.4f}")
                 elif part is not None:
                     click.echo(f"{'':17}{side:<8} missing -> {part.normalised:.4f} x {part.weight:g} = {part.part:.4f}")
+            if passages and doc_id in passages:
+                text, cosine = passages[doc_id]
+                click.echo(f"{'':17}passage  cosine {cosine:.4f}: {text[:100]}")
             click.echo(f"{'':17}fused    {explanation.formula()}")
 
 
@@ -367,7 +374,8 @@ def search(index_dir, model, query, as_json, explain, verify, min_similarity, ma
     if max_far is not None:
         min_similarity = stored_threshold(searcher.backend.manifest, max_far, min_similarity)
     fused = searcher.search(query, **given, min_similarity=min_similarity, filter=TagFilter.of(tags))
-    print_hits(fused, searcher.titles(fused.hits.ids), as_json, explain, searcher.tags(fused.hits.ids))
+    passages = searcher.matched_passages(query, fused.hits.ids) if explain else None
+    print_hits(fused, searcher.titles(fused.hits.ids), as_json, explain, searcher.tags(fused.hits.ids), passages)
     if not fused.hits and not as_json:
         click.echo("no hits", err=True)
 

@@ -24,7 +24,7 @@ from indexer.build import STORE_FILE
 from indexer.hits import Hits
 from indexer.lexical import Bm25Index
 from indexer.manifest import read_manifest, verify_files
-from indexer.passages import Passages
+from indexer.passages import Passages, passage_texts
 from indexer.store import DocumentStore
 from indexer.vectors import IDS_FILE, VECTORS_FILE, open_vectors, read_ids
 
@@ -178,6 +178,26 @@ class EmbeddedIndex:
             cosines = self.passages.best_among(rows, cosines, vector)
         rows, cosines = top_rows(rows, cosines, k)
         return Hits([self.ids[row] for row in rows], cosines).top(k)
+
+    def matched_passages(self, ids, vector: np.ndarray) -> dict[str, tuple[str, float]]:
+        """Document id -> (text, cosine) of its best passage, for the documents among `ids` whose best
+        passage scores above their whole vector (what --explain shows); {} without passages."""
+        if self.passages is None or not np.any(vector):
+            return {}
+        if self._row_of is None:
+            self._row_of = {doc_id: row for row, doc_id in enumerate(self.ids)}
+        config, found = self.manifest["passages"], {}
+        for doc in self.store.documents(ids):
+            row = self._row_of[doc.id]
+            begin, end = np.searchsorted(self.passages.rows, [row, row + 1])
+            texts = passage_texts(doc.title, doc.text, config["window"], config["stride"])
+            if end == begin or len(texts) != end - begin:
+                continue
+            cosines = np.asarray(self.passages.vectors[begin:end], dtype=np.float64) @ vector.astype(np.float64)
+            best = int(np.argmax(cosines))
+            if cosines[best] > float(np.asarray(self.vectors[row], dtype=np.float64) @ vector.astype(np.float64)):
+                found[doc.id] = (texts[best], float(cosines[best]))
+        return found
 
     def titles(self, ids) -> dict[str, str]:
         return self.store.titles(ids)

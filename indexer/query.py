@@ -162,3 +162,9 @@ class HybridSearcher:
         """Document id -> stored tags `[(tag, similarity)]` (index build --with-tags); {} when none."""
         tags = getattr(self.backend, "tags", None)
         return tags(ids) if tags else {}
+
+    def matched_passages(self, query: str, ids) -> dict[str, tuple[str, float]]:
+        """Document id -> (text, cosine) of the passage that gave its semantic score (index build
+        --passages); {} when the backend has no passages."""
+        matched = getattr(self.backend, "matched_passages", None)
+        return matched(ids, self.embed(query)) if matched else {}

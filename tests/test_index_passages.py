@@ -126,3 +126,21 @@ def test_a_document_without_features_is_counted_and_never_matches(tiny_model, tm
     assert len(index.semantic(vector, 30)) == 20 and "empty" not in index.semantic(vector, 30).ids
     exact, approximate = index.semantic(vector, 10), index.semantic(vector, 10, num_candidates=10_000)
     assert exact.ids == approximate.ids and "empty" not in approximate.ids
+
+
+def test_explain_shows_the_passage_that_scored(tiny_model, corpus, tmp_path):
+    build_index(tiny_model, corpus, tmp_path / "index", n_trees=5, passages=PASSAGES)
+    records = {r["id"]: r for r in map(json.loads, corpus.read_text().splitlines())}
+    out = CliRunner().invoke(cli.main, ["search", "--index", str(tmp_path / "index"), "--mode", "semantic", "--json",
+                                        "--explain", "--k", "20", QUERIES[0]])
+    assert out.exit_code == 0, out.output
+    hits = [json.loads(line) for line in out.output.splitlines()]
+    shown = [hit for hit in hits if "passage" in hit["explain"]]
+    assert shown
+    for hit in shown:
+        record = records[hit["id"]]
+        assert hit["explain"]["passage"]["text"] in passage_texts(record["title"], record["text"], **PASSAGES)
+        assert hit["explain"]["passage"]["cosine"] == pytest.approx(hit["score"], abs=1e-5)   # it gave the score
+    plain = CliRunner().invoke(cli.main, ["search", "--index", str(tmp_path / "index"), "--mode", "semantic",
+                                          "--explain", QUERIES[0]])
+    assert plain.exit_code == 0 and "passage  cosine" in plain.output
