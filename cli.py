@@ -197,7 +197,7 @@ def index() -> None:
 @click.option("--batch-size", default=1024, show_default=True, type=int, help="Documents encoded per batch.")
 @click.option("--passages", metavar="W:S",
               help="Also encode windows of W words every S words of each text (e.g. 12:6); a document scores "
-                   "its best passage (MaxP). Embedded index only.")
+                   "its best passage (MaxP), in the embedded index and in Elasticsearch (nested kNN).")
 @click.option("--quiet", is_flag=True, help="No progress line.")
 @click.option("--es-index", help="Also (or, without --out, only) build this Elasticsearch alias: a new NAME-<timestamp> index, then an atomic alias swap.")
 @click.option("--es-url", help="Elasticsearch URL (default $DSSM_ES_URL or http://127.0.0.1:9200); credentials from DSSM_ES_API_KEY or DSSM_ES_USER/DSSM_ES_PASSWORD, CA from DSSM_ES_CA_CERTS.")
@@ -222,13 +222,11 @@ def index_build(model, corpus, out, n_trees, search_k, on_duplicate, on_disk_bui
         passages = parse_passages(passages)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    if passages and es_options.get("es_index"):
-        raise UsageError("--passages applies to the embedded index only (the Elasticsearch index stores one vector "
-                         "per document); build them in two commands")
     tagging = tagging_of(with_tags, tag_k, tag_min_similarity)
     es_connection = es_connect_for_build(out, es_options)  # fails fast, before any encoding
     if out is None:
-        return es_build(es_connection, model, corpus, None, on_duplicate, batch_size, quiet, tagging=tagging, **es_options)
+        return es_build(es_connection, model, corpus, None, on_duplicate, batch_size, quiet, tagging=tagging,
+                        passages=passages, **es_options)
     start, progress = time.perf_counter(), ProgressPrinter(quiet)
     manifest = build_index(model, corpus, out, n_trees=n_trees, search_k=search_k, on_duplicate=on_duplicate,
                            on_disk_build=on_disk_build, batch_size=batch_size, progress=progress, tagging=tagging,
@@ -697,8 +695,10 @@ def es_connect_for_build(out, es_options: dict):
         return connect(config), config
 
 
-def es_build(connection, model, corpus, out, on_duplicate, batch_size, quiet, tagging=None, **es_options) -> None:
-    """Push the embedded index just built at OUT (same vectors and tags), or encode (and tag) CORPUS, into --es-index."""
+def es_build(connection, model, corpus, out, on_duplicate, batch_size, quiet, tagging=None, passages=None,
+             **es_options) -> None:
+    """Push the embedded index just built at OUT (same vectors, tags and passages), or encode (and tag)
+    CORPUS and its `passages`, into --es-index."""
     import os
 
     from indexer.es_documents import from_corpus, from_embedded_index
@@ -714,9 +714,11 @@ def es_build(connection, model, corpus, out, on_duplicate, batch_size, quiet, ta
         model_info = {"fingerprint": encoder.fingerprint, "dim": encoder.dim, "path": os.path.abspath(model)}
         from indexer.build import open_tagging
 
-        rows = from_corpus(corpus, encoder, on_duplicate, batch_size, tagger=open_tagging(tagging, encoder))
+        rows = from_corpus(corpus, encoder, on_duplicate, batch_size, tagger=open_tagging(tagging, encoder),
+                           passages=passages)
     options = IndexOptions(dims=model_info["dim"], analyzer=es_options["es_analyzer"], m=es_options["hnsw_m"],
-                           ef_construction=es_options["hnsw_ef_construction"])
+                           ef_construction=es_options["hnsw_ef_construction"],
+                           passages=model_info.get("passages", passages))
     progress = ProgressPrinter(quiet, "sent {done:,} docs to Elasticsearch ({rate:,.0f} docs/s)")
     with EsErrors(config):
         report = build(client, es_options["es_index"], rows, model_info["fingerprint"], options,

@@ -22,7 +22,8 @@ from elasticsearch import ConnectionError, ConnectionTimeout, Elasticsearch, hel
 TRANSIENT_STATUS = (429, 502, 503, 504)
 VECTOR_DECIMALS = 8  # float32 keeps ~7 significant digits; shorter JSON, same stored float32
 
-Document = tuple  # (id, title, text, vector [dim]) or (id, title, text, vector, [(tag, similarity), ...])
+Document = tuple  # (id, title, text, vector [dim][, [(tag, similarity), ...][, passage vectors [n, dim]]])
+PASSAGES_FIELD = "passages"  # nested: [{vector}], the whole document's vector first (indexer/passages.py)
 
 
 @dataclass
@@ -55,17 +56,23 @@ def vector_values(vector: Sequence[float]) -> list | None:
 
 def bulk_actions(index: str, documents: Iterable[Document], vector_field: str,
                  report: BulkCounts) -> Iterator[dict]:
-    """One `index` action per `(id, title, text, vector[, tags])`; `_id` is the document id."""
-    for doc_id, title, text, vector, *tagged in documents:
+    """One `index` action per `(id, title, text, vector[, tags[, passages]])`; `_id` is the document id.
+    With passages, the nested `passages` field holds the whole vector, then each passage's (zero ones
+    left out)."""
+    for doc_id, title, text, vector, *rest in documents:
+        tagged, passages = (rest + [None, None])[:2]
         source = {"id": doc_id, "title": title, "text": text}
-        if tagged and tagged[0]:
-            source["tags"] = [tag for tag, _ in tagged[0]]
-            source["tag_similarities"] = [round(float(similarity), 6) for _, similarity in tagged[0]]
+        if tagged:
+            source["tags"] = [tag for tag, _ in tagged]
+            source["tag_similarities"] = [round(float(similarity), 6) for _, similarity in tagged]
         values = vector_values(vector)
         if values is None:
             report.without_vector += 1
         else:
             source[vector_field] = values
+        if passages is not None:
+            nested = [vector_values(each) for each in [vector, *passages]]
+            source[PASSAGES_FIELD] = [{vector_field: each} for each in nested if each is not None]
         yield {"_op_type": "index", "_index": index, "_id": doc_id, "_source": source}
 
 

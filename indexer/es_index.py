@@ -5,13 +5,16 @@ Layout of one concrete index `NAME-<UTC timestamp>` served by the alias `NAME`:
 `tag_similarities`), `title`/`text` text copied into `body` (analyzer option, `standard` by default: the
 integ-test server has no other; BM25 runs on `body`, title and text as one field like the embedded
 index), `vector` dense_vector (model dims, cosine, `hnsw` index options m/ef_construction, not
-quantised so scores are exact floats), and `_meta` {format, format_version, model_fingerprint, dims,
-model_path, counts, ...}. A build writes a fresh index through `indexer.es_bulk` (retries with backoff,
+quantised so scores are exact floats), with `--passages` a nested `passages` field of `vector`s (the
+whole document's first, then its passages: kNN on `passages.vector` ranks each document by its best
+one, as the embedded index does), and `_meta` {format, format_version, model_fingerprint, dims,
+model_path, counts, passages, ...}. A build writes a fresh index through `indexer.es_bulk` (retries with backoff,
 rejects file), checks the count, then moves the alias atomically; the old index is deleted only after
 that (unless keep_old). Search: `EsIndex.lexical` / `EsIndex.semantic` return `Hits`.
 
 Documents are `(id, title, text, vector)` tuples whatever produced the vectors (float32 `[dim]`), or
-`(id, title, text, vector, tags)` with `tags` a list of `(tag, similarity)`.
+`(id, title, text, vector, tags)` with `tags` a list of `(tag, similarity)`, or
+`(id, title, text, vector, tags, passages)` with `passages` float32 `[passages, dim]`.
 An all-zero vector (a text without features, docs/FORMAT.md 2.2) is left out of the document: ES
 cosine refuses zero vectors, and its cosine with anything is 0, so kNN would never prefer it.
 """
@@ -26,7 +29,7 @@ from typing import Callable, Iterable, Sequence
 
 from elasticsearch import ApiError, ConnectionError, ConnectionTimeout, Elasticsearch, NotFoundError
 
-from indexer.es_bulk import BulkCounts, Document, Retry, load, vector_values
+from indexer.es_bulk import PASSAGES_FIELD, BulkCounts, Document, Retry, load, vector_values
 from indexer.es_config import EsError
 from indexer.hits import Hits
 
@@ -49,6 +52,7 @@ class IndexOptions:
     ef_construction: int = 100
     shards: int = 1
     replicas: int | None = None  # None: the server's default
+    passages: dict | None = None  # {"window", "stride"}: a nested field of passage vectors (indexer/passages.py)
 
     def check(self) -> None:
         if not 1 <= self.dims <= MAX_DIMS:
@@ -59,9 +63,10 @@ class IndexOptions:
 
 
 def index_meta(options: IndexOptions, fingerprint: str) -> dict:
-    return {"format": INDEX_FORMAT, "format_version": FORMAT_VERSION, "model_fingerprint": fingerprint,
+    meta = {"format": INDEX_FORMAT, "format_version": FORMAT_VERSION, "model_fingerprint": fingerprint,
             "dims": options.dims, "similarity": "cosine", "analyzer": options.analyzer,
             "hnsw": {"m": options.m, "ef_construction": options.ef_construction}}
+    return {**meta, "passages": options.passages} if options.passages else meta
 
 
 def index_body(options: IndexOptions, fingerprint: str) -> dict:
@@ -75,6 +80,8 @@ def index_body(options: IndexOptions, fingerprint: str) -> dict:
     if options.replicas is not None:
         settings["number_of_replicas"] = options.replicas
     text = {"type": "text", "analyzer": options.analyzer, "copy_to": LEXICAL_FIELD}
+    vector = {"type": "dense_vector", "dims": options.dims, "index": True, "similarity": "cosine",
+              "index_options": {"type": "hnsw", "m": options.m, "ef_construction": options.ef_construction}}
     mappings = {
         "dynamic": "strict",
         "_meta": index_meta(options, fingerprint),
@@ -82,11 +89,11 @@ def index_body(options: IndexOptions, fingerprint: str) -> dict:
             "id": {"type": "keyword"}, "title": text, "text": text, "tags": {"type": "keyword"},
             "tag_similarities": {"type": "float", "index": False, "doc_values": False},
             LEXICAL_FIELD: {"type": "text", "analyzer": options.analyzer},
-            VECTOR_FIELD: {"type": "dense_vector", "dims": options.dims, "index": True, "similarity": "cosine",
-                           "index_options": {"type": "hnsw", "m": options.m,
-                                             "ef_construction": options.ef_construction}},
+            VECTOR_FIELD: vector,
         },
     }
+    if options.passages:
+        mappings["properties"][PASSAGES_FIELD] = {"type": "nested", "properties": {VECTOR_FIELD: vector}}
     return {"settings": settings, "mappings": mappings}
 
 
@@ -318,7 +325,8 @@ class EsIndex:
         candidates = num_candidates if num_candidates is not None else min(MAX_NUM_CANDIDATES, max(100, 10 * k))
         if not k <= candidates <= MAX_NUM_CANDIDATES:
             raise ValueError(f"num_candidates must be in [k={k}, {MAX_NUM_CANDIDATES}], got {candidates}")
-        knn: dict = {"field": VECTOR_FIELD, "query_vector": values, "k": k, "num_candidates": candidates}
+        field = f"{PASSAGES_FIELD}.{VECTOR_FIELD}" if self.meta.get("passages") else VECTOR_FIELD
+        knn: dict = {"field": field, "query_vector": values, "k": k, "num_candidates": candidates}
         if filter:
             knn["filter"] = filter
         hits = self.search(knn=knn, size=k)

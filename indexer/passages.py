@@ -11,6 +11,7 @@ whole vector or any of its passages.
 passages.f32       float32 [passages, dim], in document row order
 passage_rows.i32   int32 [passages]: the row (vectors.f32, ids.json) of each passage's document
 ```
+Elasticsearch keeps them as a nested field and ranks by the best one (indexer/es_index.py).
 """
 from __future__ import annotations
 

@@ -103,14 +103,11 @@ def test_add_and_delete_keep_each_document_with_its_passages(tiny_model, tmp_pat
     assert updated.semantic(vector, 10) == fresh.semantic(vector, 10)
 
 
-def test_cli_refuses_bad_passages_and_elasticsearch(tiny_model, corpus, tmp_path):
+def test_cli_refuses_bad_passages(tiny_model, corpus, tmp_path):
     runner = CliRunner()
     bad = runner.invoke(cli.main, ["index", "build", "--model", str(tiny_model), "--corpus", str(corpus),
                                    "--out", str(tmp_path / "x"), "--passages", "6:12"])
     assert bad.exit_code == 2 and "W:S" in bad.output and not (tmp_path / "x").exists()
-    es = runner.invoke(cli.main, ["index", "build", "--model", str(tiny_model), "--corpus", str(corpus),
-                                  "--out", str(tmp_path / "y"), "--passages", "12:6", "--es-index", "docs"])
-    assert es.exit_code == 2 and "embedded index only" in es.output
     ok = runner.invoke(cli.main, ["index", "build", "--model", str(tiny_model), "--corpus", str(corpus),
                                   "--out", str(tmp_path / "z"), "--passages", "12:6", "--quiet"])
     assert ok.exit_code == 0 and "passages of 12:6" in ok.output
@@ -144,3 +141,34 @@ def test_explain_shows_the_passage_that_scored(tiny_model, corpus, tmp_path):
     plain = CliRunner().invoke(cli.main, ["search", "--index", str(tmp_path / "index"), "--mode", "semantic",
                                           "--explain", QUERIES[0]])
     assert plain.exit_code == 0 and "passage  cosine" in plain.output
+
+
+def cli_hits(result) -> list[tuple[str, float]]:
+    assert result.exit_code == 0, result.output
+    return [(record["id"], record["score"]) for record in map(json.loads, result.output.splitlines())]
+
+
+@pytest.mark.es
+@pytest.mark.parametrize("from_embedded", [True, False])
+def test_elasticsearch_scores_the_best_passage_like_the_embedded_index(es_client, es_alias, tiny_model, corpus,
+                                                                      tmp_path, from_embedded):
+    """Nested kNN over the whole vector and the passages gives the embedded index's MaxP hits and
+    cosines, whether the ES index is filled from the embedded one or encoded from the corpus."""
+    runner = CliRunner()
+    spec = f"{PASSAGES['window']}:{PASSAGES['stride']}"
+    embedded = tmp_path / "index"
+    build = ["index", "build", "--model", str(tiny_model), "--corpus", str(corpus), "--passages", spec, "--quiet"]
+    if from_embedded:
+        result = runner.invoke(cli.main, [*build, "--out", str(embedded), "--es-index", es_alias])
+    else:
+        result = runner.invoke(cli.main, [*build, "--es-index", es_alias])
+        assert result.exit_code == 0, result.output
+        result = runner.invoke(cli.main, [*build, "--out", str(embedded)])
+    assert result.exit_code == 0, result.output
+    for query in QUERIES:
+        local = cli_hits(runner.invoke(cli.main, ["search", "--index", str(embedded), "--mode", "semantic",
+                                                  "--exact-rerank", "--json", query]))
+        remote = cli_hits(runner.invoke(cli.main, ["search", "--backend", "es", "--es-index", es_alias,
+                                                   "--mode", "semantic", "--json", query]))
+        assert [doc_id for doc_id, _ in remote] == [doc_id for doc_id, _ in local]
+        assert [score for _, score in remote] == pytest.approx([score for _, score in local], abs=1e-5)
