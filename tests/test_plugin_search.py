@@ -194,3 +194,22 @@ def test_index_without_meta_or_body_field(es_plugin_client, es_alias, plugin_mod
     assert hit["_id"] == "x" and hit["_explanation"]["lexical"]["rank"] == 1
     assert hit["_explanation"]["semantic"]["score"] == pytest.approx(
         float(np.dot(vector, encoder.encode(["debian"], side="query")[0])), abs=1e-5)
+
+
+def test_index_with_passages_searches_whole_vectors_and_hides_the_nested_ones(es_plugin_client, es_alias,
+                                                                            plugin_model, encoder):
+    """An index built with --passages: the endpoint ranks by the top-level vector (as on any index)
+    and its hits carry neither that vector nor the nested passage vectors."""
+    from indexer.passages import passage_texts
+
+    texts = [f"{title}\n{text}" if title else text for _, title, text in CORPUS]
+    vectors = encoder.encode(texts, side="document")
+    documents = [(doc_id, title, text, vector, [], encoder.encode(passage_texts(title, text, 4, 2), side="document"))
+                 for (doc_id, title, text), vector in zip(CORPUS, vectors)]
+    build(es_plugin_client, es_alias, documents, encoder.fingerprint,
+          IndexOptions(dims=encoder.dim, replicas=0, passages={"window": 4, "stride": 2}))
+    answer = es_plugin.search(es_plugin_client, es_alias, "debian kernel", size=5, model=plugin_model)
+    hits = answer["hits"]["hits"]
+    assert hits and all("passages" not in hit["_source"] and "vector" not in hit["_source"] for hit in hits)
+    whole = EsIndex.open(es_plugin_client, es_alias)
+    assert whole.meta["passages"] == {"window": 4, "stride": 2}

@@ -95,10 +95,14 @@ final class HybridSearch {
         return common(params).knnSearch(List.of(knn));
     }
 
+    /** indexer/es_bulk.py PASSAGES_FIELD: nested passage vectors ({@code dssm index build --passages}). */
+    static final String PASSAGES_FIELD = "passages";
+
     private static SearchSourceBuilder common(SearchParams params) {
-        // each list fetches its _source (without the vector): in parallel, no extra hop after fusion
+        // each list fetches its _source (without the vector, nor the nested passage vectors of an index
+        // built with --passages): in parallel, no extra hop after fusion
         return new SearchSourceBuilder().size(params.rankWindowSize()).trackTotalHits(false)
-            .fetchSource(null, new String[] { params.vectorField() });
+            .fetchSource(null, new String[] { params.vectorField(), PASSAGES_FIELD });
     }
 
     /** A list's hits; kNN cosine _score is (1 + cos) / 2, turned back into cos. A failed search fails the request. */
