@@ -196,20 +196,26 @@ def test_index_without_meta_or_body_field(es_plugin_client, es_alias, plugin_mod
         float(np.dot(vector, encoder.encode(["debian"], side="query")[0])), abs=1e-5)
 
 
-def test_index_with_passages_searches_whole_vectors_and_hides_the_nested_ones(es_plugin_client, es_alias,
-                                                                            plugin_model, encoder):
-    """An index built with --passages: the endpoint ranks by the top-level vector (as on any index)
-    and its hits carry neither that vector nor the nested passage vectors."""
+def test_index_with_passages_is_searched_by_best_passage(es_plugin_client, es_alias, plugin_model, encoder):
+    """An index built with --passages: the endpoint's kNN runs on the nested passage vectors (a document
+    scored by its best one), exactly as the Python backend does, and hits carry no vectors."""
     from indexer.passages import passage_texts
 
     texts = [f"{title}\n{text}" if title else text for _, title, text in CORPUS]
     vectors = encoder.encode(texts, side="document")
-    documents = [(doc_id, title, text, vector, [], encoder.encode(passage_texts(title, text, 4, 2), side="document"))
+    documents = [(doc_id, title, text, vector, [], encoder.encode(passage_texts(title, text, 2, 1), side="document"))
                  for (doc_id, title, text), vector in zip(CORPUS, vectors)]
     build(es_plugin_client, es_alias, documents, encoder.fingerprint,
-          IndexOptions(dims=encoder.dim, replicas=0, passages={"window": 4, "stride": 2}))
-    answer = es_plugin.search(es_plugin_client, es_alias, "debian kernel", size=5, model=plugin_model)
-    hits = answer["hits"]["hits"]
-    assert hits and all("passages" not in hit["_source"] and "vector" not in hit["_source"] for hit in hits)
-    whole = EsIndex.open(es_plugin_client, es_alias)
-    assert whole.meta["passages"] == {"window": 4, "stride": 2}
+          IndexOptions(dims=encoder.dim, replicas=0, passages={"window": 2, "stride": 1}))
+    assert EsIndex.open(es_plugin_client, es_alias).meta["passages"] == {"window": 2, "stride": 1}
+    differs = False
+    for query in QUERIES:
+        expected = client_side(es_plugin_client, es_alias, encoder, query, "linear", 5)
+        answer = es_plugin.search(es_plugin_client, es_alias, query, size=5, model=plugin_model)
+        got = es_plugin.response_hits(answer)
+        assert got.ids == expected.hits.ids, query
+        assert got.scores == pytest.approx(expected.hits.scores, abs=1e-5), query
+        assert all(set(hit["_source"]).isdisjoint({"vector", "passages"}) for hit in answer["hits"]["hits"])
+        whole = es_plugin.search(es_plugin_client, es_alias, query, size=5, model=plugin_model, vector_field="vector")
+        differs |= es_plugin.response_hits(whole).scores != got.scores
+    assert differs                                      # the passages change the scores: they were searched

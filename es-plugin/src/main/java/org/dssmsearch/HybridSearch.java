@@ -65,9 +65,9 @@ final class HybridSearch {
         }
         MultiSearchRequest search = new MultiSearchRequest();
         List<String> fields = params.fields() != null ? params.fields() : info.lexicalFields();
-        search.add(new SearchRequest(indices).source(lexicalSource(params, fields)));
+        search.add(new SearchRequest(indices).source(lexicalSource(params, info, fields)));
         boolean semantic = !isZero(vector);   // cosine refuses a zero query vector; its cosine with anything is 0
-        if (semantic) search.add(new SearchRequest(indices).source(semanticSource(params, vector)));
+        if (semantic) search.add(new SearchRequest(indices).source(semanticSource(params, info, vector)));
         client.multiSearch(search, listener.delegateFailureAndWrap((l, response) -> {
             Map<String, Source> sources = new HashMap<>();
             List<Fusion.Hit> lexical = hits(response.getResponses()[0], false, sources);
@@ -83,26 +83,23 @@ final class HybridSearch {
         return fused.subList(Math.min(fused.size(), params.from()), Math.min(fused.size(), params.from() + params.size()));
     }
 
-    private static SearchSourceBuilder lexicalSource(SearchParams params, List<String> fields) {
+    private static SearchSourceBuilder lexicalSource(SearchParams params, IndexModelInfo info, List<String> fields) {
         BoolQueryBuilder query = QueryBuilders.boolQuery().must(QueryBuilders.multiMatchQuery(params.query(), fields.toArray(String[]::new)));
         if (params.filter() != null) query.filter(params.filter());
-        return common(params).query(query);
+        return common(params, info).query(query);
     }
 
-    private static SearchSourceBuilder semanticSource(SearchParams params, float[] vector) {
-        KnnSearchBuilder knn = new KnnSearchBuilder(params.vectorField(), vector, params.rankWindowSize(), params.numCandidates(), null, null);
+    private static SearchSourceBuilder semanticSource(SearchParams params, IndexModelInfo info, float[] vector) {
+        // on passages.vector, nested kNN: each document scored by its best passage
+        KnnSearchBuilder knn = new KnnSearchBuilder(info.vectorField(), vector, params.rankWindowSize(), params.numCandidates(), null, null);
         if (params.filter() != null) knn.addFilterQuery(params.filter());
-        return common(params).knnSearch(List.of(knn));
+        return common(params, info).knnSearch(List.of(knn));
     }
 
-    /** indexer/es_bulk.py PASSAGES_FIELD: nested passage vectors ({@code dssm index build --passages}). */
-    static final String PASSAGES_FIELD = "passages";
-
-    private static SearchSourceBuilder common(SearchParams params) {
-        // each list fetches its _source (without the vector, nor the nested passage vectors of an index
-        // built with --passages): in parallel, no extra hop after fusion
+    private static SearchSourceBuilder common(SearchParams params, IndexModelInfo info) {
+        // each list fetches its _source (without the vectors): in parallel, no extra hop after fusion
         return new SearchSourceBuilder().size(params.rankWindowSize()).trackTotalHits(false)
-            .fetchSource(null, new String[] { params.vectorField(), PASSAGES_FIELD });
+            .fetchSource(null, info.sourceExcludes());
     }
 
     /** A list's hits; kNN cosine _score is (1 + cos) / 2, turned back into cos. A failed search fails the request. */

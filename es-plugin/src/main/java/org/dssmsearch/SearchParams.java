@@ -52,7 +52,7 @@ record SearchParams(String query, int size, int from, String model, boolean allo
         }
         QueryBuilder filter = parseFilter(body.get("filter"), parserConfig);
         List<String> fields = stringList(body, "fields", null);   // null: IndexModelInfo.lexicalFields()
-        String vectorField = Json.stringValue(body, "vector_field", "vector");
+        String vectorField = Json.stringValue(body, "vector_field", null);   // null: IndexModelInfo chooses
         return new SearchParams(query, size, from, Json.stringValue(body, "model", null), Json.booleanValue(body, "allow_model_mismatch", false),
             fusion, alpha, norm, rankConstant, window, numCandidates, filter, Json.booleanValue(body, "explain", false), fields, vectorField);
     }

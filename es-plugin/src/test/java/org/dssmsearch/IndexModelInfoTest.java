@@ -28,20 +28,40 @@ class IndexModelInfoTest {
 
     @Test
     void readsThePythonIndexersMapping() {
-        IndexModelInfo info = read("docs", PYTHON_INDEX, "vector");
+        IndexModelInfo info = read("docs", PYTHON_INDEX, null);
         assertEquals(FINGERPRINT, info.fingerprint());
         assertEquals(2, info.dims());
         assertEquals(List.of("body"), info.lexicalFields());
+        assertEquals("vector", info.vectorField());
+        assertEquals(List.of("vector", "passages"), List.of(info.sourceExcludes()));
+    }
+
+    private static final String PASSAGE_INDEX = """
+        {"_meta": {"model_fingerprint": "%s", "dims": 3, "passages": {"window": 12, "stride": 6}},
+         "properties": {"body": {"type": "text"}, "vector": {"type": "dense_vector", "dims": 3},
+                        "passages": {"type": "nested", "properties": {"vector": {"type": "dense_vector", "dims": 3}}}}}
+        """.formatted(FINGERPRINT);
+
+    @Test
+    void anIndexBuiltWithPassagesIsSearchedOnItsNestedVectors() {
+        IndexModelInfo info = read("docs", PASSAGE_INDEX, null);
+        assertEquals("passages.vector", info.vectorField());
+        assertEquals(3, info.dims());
+        assertEquals(List.of("vector", "passages"), List.of(info.sourceExcludes()));
+        assertEquals("vector", read("docs", PASSAGE_INDEX, "vector").vectorField());      // asked for explicitly
+        String reason = assertThrows(IllegalArgumentException.class,
+            () -> read("docs", PASSAGE_INDEX, "passages.other")).getMessage();
+        assertTrue(reason.startsWith("[vector_field]"), reason);
     }
 
     @Test
     void refusesAnotherFingerprintUnlessOverriddenAndAlwaysOtherDims() {
-        IndexModelInfo info = new IndexModelInfo(FINGERPRINT, 2, List.of("body"));
+        IndexModelInfo info = new IndexModelInfo(FINGERPRINT, 2, List.of("body"), "vector");
         DssmModel model = DssmModel.build(EncoderTest.handConfig(), EncoderTest.handWeights()::get);   // dims 2, fingerprint 0...0
         String reason = assertThrows(IllegalArgumentException.class, () -> info.check(model, "hand", false)).getMessage();
         assertTrue(reason.startsWith("[model]") && reason.contains("allow_model_mismatch"), reason);
         info.check(model, "hand", true);
-        IndexModelInfo otherDims = new IndexModelInfo(model.fingerprint(), 3, List.of("body"));
+        IndexModelInfo otherDims = new IndexModelInfo(model.fingerprint(), 3, List.of("body"), "vector");
         reason = assertThrows(IllegalArgumentException.class, () -> otherDims.check(model, "hand", true)).getMessage();
         assertTrue(reason.contains("dims mismatch"), reason);
     }

@@ -35,7 +35,7 @@ class RequestValidationTest {
         assertEquals(10, params.rankWindowSize());                 // from + size
         assertEquals(100, params.numCandidates());                 // min(10000, max(100, 10 * k))
         assertEquals(null, params.fields());                      // chosen from the mapping: body, else title + text
-        assertEquals("vector", params.vectorField());
+        assertEquals(null, params.vectorField());                 // chosen from the mapping: passages.vector, else vector
         assertEquals(500, parse(Map.of("query", "x", "size", 50)).numCandidates());
     }
 
