@@ -18,7 +18,6 @@ import numpy as np
 from dssm.config import FeaturiserConfig, TowerConfig
 from dssm.export import load_encoder, random_weights, save_model
 from dssm.featurise import Featuriser, document_text
-from dssm.tower import _tf_embedding_bag
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -71,6 +70,7 @@ def training_parts(model, data, n: int) -> dict[str, float]:
 
     tower = model.query_tower
     from dssm.optim import LazyAdam
+    from dssm.tower import _tf_embedding_bag
 
     optimizer, lazy = keras.optimizers.Adam(1e-3), LazyAdam(1e-3)
     optimizer.build([tower.embedding])
@@ -164,8 +164,21 @@ def main() -> None:
                f"| {rate:,.0f} triplets/s | >= 20,000 |" for name, rate in train.items()]]
     lines += [f"| ... one part of that step alone: {name} | {rate:,.0f} pairs/s | |" for name, rate in parts.items()]
     OUT.mkdir(exist_ok=True)
-    (OUT / "core.md").write_text("\n".join(lines) + "\n")
+    (OUT / "core.md").write_text("\n".join(lines) + "\n" + written_notes(OUT / "core.md"))
     print("\n".join(lines))
+
+
+def written_notes(fragment: Path) -> str:
+    """The hand-written text after the table of an existing fragment (analysis of earlier runs, dated
+    there), kept below the new table."""
+    if not fragment.is_file():
+        return ""
+    lines = fragment.read_text().splitlines()
+    end = next((n for n, line in enumerate(lines) if line.startswith("|")), len(lines))
+    while end < len(lines) and lines[end].startswith("|"):         # the generated table: its first one
+        end += 1
+    rest = lines[end:]
+    return "\n".join(rest) + "\n" if any(line.strip() for line in rest) else ""
 
 
 if __name__ == "__main__":
