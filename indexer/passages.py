@@ -43,9 +43,12 @@ def parse_passages(spec: str | None) -> dict | None:
 
 def passage_texts(title: str, text: str, window: int, stride: int) -> list[str]:
     """Windows of `window` words every `stride` words of `text`, each after `title`; the last window
-    ends at the text's last word. A text of at most `window` words is one passage."""
+    ends at the text's last word. A text of at most `window` words has none: its one window would be
+    the whole document, whose vector is stored already."""
     words = text.split()
-    starts = list(range(0, max(len(words) - window, 0) + 1, stride))
+    if len(words) <= window:
+        return []
+    starts = list(range(0, len(words) - window + 1, stride))
     if starts[-1] + window < len(words):
         starts.append(len(words) - window)
     return [" ".join([title, *words[start:start + window]]) if title else " ".join(words[start:start + window])
