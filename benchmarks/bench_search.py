@@ -53,11 +53,11 @@ def make_corpus(source: Path, target: int, path: Path, seed: int = 0) -> tuple[i
     return len(lines), max(target - len(lines), 0)
 
 
-def build(model: Path, corpus: Path, index: Path, n_trees: int, search_k: int) -> dict:
+def build(model: Path, corpus: Path, index: Path, n_trees: int, search_k: int, *extra: str) -> dict:
     started = time.perf_counter()
     subprocess.run([sys.executable, str(ROOT / "cli.py"), "index", "build", "--model", str(model), "--corpus",
                     str(corpus), "--out", str(index), "--n-trees", str(n_trees), "--search-k", str(search_k),
-                    "--quiet"], check=True, cwd=ROOT)
+                    "--quiet", *extra], check=True, cwd=ROOT)
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
 
