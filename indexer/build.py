@@ -123,7 +123,7 @@ def finish(tmp: Path, ids: list[str], store: DocumentStore, model: dict, annoy: 
     if passages is not None:
         passages.close()
         annoy_vectors = Stacked(vectors, open_vectors(tmp / PASSAGES_FILE, passages.count, model["dim"]))
-        sections = {"passages": {"window": passages.window, "stride": passages.stride, "count": passages.count}}
+        sections = {"passages": {**passages.config, "count": passages.count}}
         files = INDEX_FILES + PASSAGE_FILES
     items = build_annoy(annoy_vectors, tmp / ANNOY_FILE, annoy["n_trees"], on_disk_build=annoy["on_disk_build"],
                         seed=annoy["seed"])

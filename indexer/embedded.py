@@ -88,10 +88,15 @@ class EmbeddedIndex:
             return None
         if not isinstance(filter, TagFilter):
             raise ValueError("the embedded index filters by tag only (--tag); --filter needs the Elasticsearch backend")
+        row_of = self.row_of()
+        return np.array(sorted(row_of[doc_id] for doc_id in self.store.ids_with_tags(filter.tags)
+                               if doc_id in row_of), dtype=np.int64)
+
+    def row_of(self) -> dict[str, int]:
+        """Document id -> its row (vector file, Annoy item, BM25 column), built on first use."""
         if self._row_of is None:
             self._row_of = {doc_id: row for row, doc_id in enumerate(self.ids)}
-        return np.array(sorted(self._row_of[doc_id] for doc_id in self.store.ids_with_tags(filter.tags)
-                               if doc_id in self._row_of), dtype=np.int64)
+        return self._row_of
 
     def lexical(self, query: str, k: int, filter: object = None) -> Hits:
         """BM25 top k (score higher is better), among the rows passing `filter` (a TagFilter) if given."""
@@ -184,12 +189,10 @@ class EmbeddedIndex:
         passage scores above their whole vector (what --explain shows); {} without passages."""
         if self.passages is None or not np.any(vector):
             return {}
-        if self._row_of is None:
-            self._row_of = {doc_id: row for row, doc_id in enumerate(self.ids)}
-        config, found = self.manifest["passages"], {}
+        config, found, row_of = self.manifest["passages"], {}, self.row_of()
         for doc in self.store.documents(ids):
-            row = self._row_of[doc.id]
-            begin, end = np.searchsorted(self.passages.rows, [row, row + 1])
+            row = row_of[doc.id]
+            begin, end = self.passages.span(row)
             texts = passage_texts(doc.title, doc.text, config["window"], config["stride"])
             if end == begin or len(texts) != end - begin:
                 continue

@@ -18,7 +18,7 @@ from indexer.build import STORE_FILE
 from indexer.documents import iter_documents, scan_ids
 from indexer.es_index import Document
 from indexer.manifest import read_manifest, verify_files
-from indexer.passages import Passages, passage_texts
+from indexer.passages import Passages, encode_passages
 from indexer.store import DocumentStore
 from indexer.vectors import IDS_FILE, VECTORS_FILE, open_vectors, read_ids
 
@@ -34,7 +34,7 @@ def from_embedded_index(index_dir: str | Path) -> tuple[dict, Iterator[Document]
     ids = read_ids(index_dir / IDS_FILE)
     vectors = open_vectors(index_dir / VECTORS_FILE, len(ids), manifest["model"]["dim"])
     passages = Passages(index_dir, manifest["passages"]["count"], manifest["model"]["dim"]) if "passages" in manifest else None
-    bounds = np.searchsorted(passages.rows, np.arange(len(ids) + 1)) if passages is not None else None
+    spans = passages.spans(np.arange(len(ids))) if passages is not None else None
 
     def rows() -> Iterator[Document]:
         store = DocumentStore.open(index_dir / STORE_FILE)
@@ -46,7 +46,7 @@ def from_embedded_index(index_dir: str | Path) -> tuple[dict, Iterator[Document]
                 for row, doc_id in enumerate(batch, start):
                     doc = documents[doc_id]
                     found = (doc.id, doc.title, doc.text, vectors[row], tags.get(doc_id, []))
-                    yield found if passages is None else (*found, passages.vectors[bounds[row]:bounds[row + 1]])
+                    yield found if passages is None else (*found, passages.vectors[spans[0][row]:spans[1][row]])
         finally:
             store.close()
 
@@ -75,10 +75,9 @@ def from_corpus(corpus: str | Path, encoder, on_duplicate: str = "error", batch_
                 yield from ((doc.id, doc.title, doc.text, vector, doc_tags)
                             for doc, vector, doc_tags in zip(batch, vectors, tags))
                 continue
-            pieces = [passage_texts(doc.title, doc.text, passages["window"], passages["stride"]) for doc in batch]
-            encoded = encoder.encode([piece for doc in pieces for piece in doc], side="document", batch_size=batch_size)
-            ends = np.cumsum([len(doc) for doc in pieces])
-            yield from ((doc.id, doc.title, doc.text, vector, doc_tags, encoded[end - len(piece):end])
-                        for doc, vector, doc_tags, piece, end in zip(batch, vectors, tags, pieces, ends))
+            counts, encoded = encode_passages(batch, encoder, passages, batch_size)
+            ends = np.cumsum(counts)
+            yield from ((doc.id, doc.title, doc.text, vector, doc_tags, encoded[end - count:end])
+                        for doc, vector, doc_tags, count, end in zip(batch, vectors, tags, counts, ends))
 
     return rows()

@@ -55,25 +55,29 @@ def passage_texts(title: str, text: str, window: int, stride: int) -> list[str]:
             for start in starts]
 
 
+def encode_passages(documents, encoder, config: dict, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The passages of `documents` (`.title`, `.text`) through the document tower: (passages per
+    document int64 [n], vectors float32 [sum, dim], in document order)."""
+    pieces = [passage_texts(doc.title, doc.text, config["window"], config["stride"]) for doc in documents]
+    texts = [piece for doc in pieces for piece in doc]
+    vectors = (encoder.encode(texts, side="document", batch_size=batch_size) if texts
+               else np.zeros((0, encoder.dim), dtype=np.float32))          # short texts only: nothing to encode
+    return np.array([len(doc) for doc in pieces], dtype=np.int64), vectors
+
+
 class PassageWriter:
     """Appends passage vectors and their document rows beside a vector file."""
 
     def __init__(self, directory: Path, dim: int, config: dict) -> None:
         self.vectors = VectorWriter(directory / PASSAGES_FILE, dim)
         self.rows = open(directory / PASSAGE_ROWS_FILE, "ab")
-        self.window, self.stride = config["window"], config["stride"]
+        self.config = {"window": config["window"], "stride": config["stride"]}
         self.count = 0
 
     def encode(self, first_row: int, documents: list, encoder, batch_size: int) -> None:
         """Encode the passages of `documents`, whose rows are first_row, first_row + 1, ..."""
-        texts, rows = [], []
-        for row, doc in enumerate(documents, start=first_row):
-            pieces = passage_texts(doc.title, doc.text, self.window, self.stride)
-            texts += pieces
-            rows += [row] * len(pieces)
-        for start in range(0, len(texts), batch_size):
-            self.append(rows[start:start + batch_size],
-                        encoder.encode(texts[start:start + batch_size], side="document", batch_size=batch_size))
+        counts, vectors = encode_passages(documents, encoder, self.config, batch_size)
+        self.append(np.repeat(np.arange(first_row, first_row + len(documents)), counts), vectors)
 
     def append(self, rows, vectors: np.ndarray) -> None:
         self.vectors.append([""] * len(rows), vectors)
@@ -106,9 +110,17 @@ class Passages:
         scores[self.owners] = np.maximum(scores[self.owners], np.maximum.reduceat(cosines, self.firsts))
         return scores
 
+    def spans(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(begin, end) [len(rows)]: the passages of document rows[i] are begin[i]:end[i]."""
+        return np.searchsorted(self.rows, rows, "left"), np.searchsorted(self.rows, rows, "right")
+
+    def span(self, row: int) -> tuple[int, int]:
+        begin, end = self.spans(np.array([row]))
+        return int(begin[0]), int(end[0])
+
     def best_among(self, rows: np.ndarray, scores: np.ndarray, vector: np.ndarray) -> np.ndarray:
         """`scores` [len(rows)] of the documents `rows` raised to their best passage cosine, in float64."""
-        begin, end = np.searchsorted(self.rows, rows, "left"), np.searchsorted(self.rows, rows, "right")
+        begin, end = self.spans(rows)
         scores = scores.copy()
         for position in np.flatnonzero(end > begin):
             passages = np.asarray(self.vectors[begin[position]:end[position]], dtype=np.float64)
