@@ -21,7 +21,13 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-install: $(VENV)/.installed ## make .venv and install dssm-search with its dev extras
+# the fused training kernels (dssm/native), compiled against the installed TensorFlow; without a
+# compiler a one-line warning, and training runs on TensorFlow's own ops
+NATIVE := dssm/native/_dssm_ops.so
+$(NATIVE): dssm/native/dssm_ops.cc $(VENV)/.installed
+	$(BIN)/python -m dssm.native --optional
+
+install: $(VENV)/.installed $(NATIVE) ## make .venv, install dssm-search with its dev extras, build the fused training kernels
 
 $(VENV)/.installed-bench: $(VENV)/.installed setup.cfg
 	$(BIN)/pip install -q -e '.[dev,bench]'
@@ -82,4 +88,4 @@ golden: install ## regenerate tests/golden/ (featuriser cases, tiny model, query
 	$(BIN)/python tests/make_golden.py
 
 clean: ## remove build outputs (keeps .venv)
-	rm -rf models indexes runs es-plugin/target build *.egg-info
+	rm -rf models indexes runs es-plugin/target build *.egg-info dssm/native/_dssm_ops.*

@@ -31,16 +31,27 @@ def median_rate(count: int, run, repeats: int) -> float:
     return count / statistics.median(times)
 
 
+TRAINING_SETUPS = {                                     # label -> (--optimizer, fused kernels)
+    "`--optimizer lazy-adam` (default), fused kernels": ("lazy-adam", True),
+    "`--optimizer lazy-adam`, TensorFlow's own ops (kernels not built, or DSSM_NATIVE=0)": ("lazy-adam", False),
+    "`--optimizer adam`, fused kernels": ("adam", True),
+}
+
+
 def training_rates(batch_size: int, steps: int, texts: list[str], queries: list[str]) -> tuple[dict, dict]:
     """Triplets/s of Keras fit steps (softmax, all in-batch negatives) at 300-300-128, after warm-up,
-    per optimiser (adam, lazy-adam; median of 5 interleaved rounds), and the pairs/s of the parts of one step."""
+    per TRAINING_SETUPS entry (batch / the median step of 5 interleaved rounds), and the pairs/s of the
+    parts of one step."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
     from dssm.config import TrainConfig
     from dssm.model import DSSMModel
+    from dssm.native import ops as native_ops
     from dssm.optim import make_optimizer
 
+    if native_ops() is None:
+        print("the fused kernels are not built (python -m dssm.native): their rows measure TensorFlow's ops")
     featuriser = Featuriser(FeaturiserConfig())
     n = batch_size * steps
     docs = featuriser.padded((texts * (n // len(texts) + 1))[:n], 512)
@@ -48,19 +59,41 @@ def training_rates(batch_size: int, steps: int, texts: list[str], queries: list[
     data = tf.data.Dataset.from_tensor_slices({"query": qs, "pos": docs, "query_key": np.arange(n, dtype=np.int32),
                                                "doc_key": np.arange(n, dtype=np.int32)}).batch(batch_size).cache()
     models = {}
-    for optimizer in ("adam", "lazy-adam"):
+    for label, (optimizer, fused) in TRAINING_SETUPS.items():
         config = TrainConfig(optimizer=optimizer)
-        models[optimizer] = DSSMModel(FeaturiserConfig(), TowerConfig(), config)
-        models[optimizer].compile(optimizer=make_optimizer(config))
-        models[optimizer].fit(data, epochs=1, verbose=0)      # warm-up, tracing, filling the cache
-    times: dict[str, list[float]] = {name: [] for name in models}
+        models[label] = DSSMModel(FeaturiserConfig(), TowerConfig(), config)
+        models[label].compile(optimizer=make_optimizer(config))
+        kernels = native_ops() if fused else None
+        with mock.patch("dssm.tower._native_ops", lambda: kernels):    # chosen when the step is traced
+            models[label].fit(data, epochs=1, verbose=0)      # warm-up, tracing, filling the cache
+    steps: dict[str, list[float]] = {label: [] for label in models}
     for _ in range(5):                # interleaved rounds: this shared machine's speed drifts
-        for name, model in models.items():
-            started = time.perf_counter()
-            model.fit(data, epochs=1, verbose=0)
-            times[name].append(time.perf_counter() - started)
-    rates = {name: n / statistics.median(spent) for name, spent in times.items()}
-    return rates, training_parts(model, data, n)
+        for label, model in models.items():
+            model.fit(data, epochs=1, verbose=0, callbacks=[StepTimes(steps[label])])
+    rates = {label: batch_size / statistics.median(spent) for label, spent in steps.items()}
+    return rates, training_parts(models[next(iter(models))], data, n)
+
+
+class StepTimes:
+    """A Keras callback that appends the time between consecutive training steps' ends to `into`.
+
+    The median step is the steady training rate: whole-fit times of these short epochs also carry
+    Keras's per-epoch work (about 0.3 s here, now and then), which a 100-step epoch spreads thin."""
+
+    def __new__(cls, into: list[float]):
+        import keras
+
+        class Callback(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                self.last = None
+
+            def on_train_batch_end(self, batch, logs=None):
+                now = time.perf_counter()
+                if self.last is not None:
+                    into.append(now - self.last)
+                self.last = now
+
+        return Callback()
 
 
 def training_parts(model, data, n: int) -> dict[str, float]:
@@ -81,9 +114,8 @@ def training_parts(model, data, n: int) -> dict[str, float]:
     def towers(batch):
         return tf.reduce_sum(tf.matmul(tower(batch["query"]), tower(batch["pos"]), transpose_b=True))
 
-    @tf.function
-    def forward(batch):
-        return towers(batch)
+    def forward():
+        return tf.function(towers)
 
     def backward(variables):
         @tf.function
@@ -104,25 +136,36 @@ def training_parts(model, data, n: int) -> dict[str, float]:
 
     touched = [table_gradient(batch) for batch in batches]
 
-    @tf.function
-    def lazy_adam(gradient):
-        lazy.apply([gradient], [tower.embedding])
+    def lazy_adam():
+        return tf.function(lambda gradient: lazy.apply([gradient], [tower.embedding]), reduce_retracing=True)
 
-    parts = {"both towers forward": forward,
-             "both towers forward + backward, dense layers' gradients only": backward(tower.trainable_variables[1:]),
-             "both towers forward + backward, all gradients (+ the trigram table's)": backward(tower.trainable_variables),
-             "the same with TensorFlow's own gradient of the embedding-bag (before 2026-11-28 night)":
-                 backward(tower.trainable_variables),
-             "one dense Adam update of the 32,769 x 300 trigram table": adam}
+    from dssm.native import ops as native_ops
+
+    fused, own = native_ops(), "TensorFlow's own ops"
+    parts = [("both towers forward, fused kernels", forward(), fused),
+             (f"both towers forward, {own}", forward(), None),
+             ("both towers forward + backward, dense layers' gradients only, fused kernels",
+              backward(tower.trainable_variables[1:]), fused),
+             ("both towers forward + backward, all gradients (+ the trigram table's), fused kernels",
+              backward(tower.trainable_variables), fused),
+             (f"the same on {own} (the bag's hand-written gradient)", backward(tower.trainable_variables), None),
+             (f"the same on {own} with TensorFlow's registered gradient of the bag (before 2026-11-28 night)",
+              backward(tower.trainable_variables), "registered"),
+             ("one dense Adam update of the 32,769 x 300 trigram table", adam, None)]
     rates = {}
-    for name, step in parts.items():
-        with mock.patch("dssm.tower._tf_embedding_bag", tf_own_gradient if "own gradient" in name else _tf_embedding_bag):
+    for name, step, kernels in parts:
+        bag = tf_own_gradient if kernels == "registered" else _tf_embedding_bag
+        with mock.patch("dssm.tower._tf_embedding_bag", bag), \
+                mock.patch("dssm.tower._native_ops", lambda: None if kernels == "registered" else kernels):
             step(batches[0])                                       # traced here, with the bag chosen
         rates[name] = median_rate(n, lambda: [step(batch) for batch in batches], 3)
-    lazy_adam(touched[0])
-    rows = np.mean([len(gradient.indices) for gradient in touched])
-    name = f"one lazy Adam update of the rows a batch touches (mean {rows:,.0f} of 32,769)"
-    rates[name] = median_rate(n, lambda: [lazy_adam(gradient) for gradient in touched], 3)
+    rows = np.mean([len(np.unique(gradient.indices)) for gradient in touched])
+    for kernels, how in ((fused, "fused kernel"), (None, own)):
+        step = lazy_adam()
+        with mock.patch("dssm.tower._native_ops", lambda: kernels):
+            step(touched[0])
+            name = f"one lazy Adam update of the rows a batch touches (mean {rows:,.0f} of 32,769), {how}"
+            rates[name] = median_rate(n, lambda: [step(gradient) for gradient in touched], 3)
     return rates
 
 
@@ -160,8 +203,8 @@ def main() -> None:
              f"| featurise, cold word cache | {cold:,.0f} texts/s | |",
              f"| featurise, warm word cache | {warm:,.0f} texts/s | |",
              f"| numpy encoder incl. featurisation (300-300-128, cold cache) | {encode:,.0f} docs/s | >= 20,000 |",
-             *[f"| CPU training, softmax + in-batch negatives, batch {args.train_batch}, 300-300-128, `--optimizer {name}` "
-               f"| {rate:,.0f} triplets/s | >= 20,000 |" for name, rate in train.items()]]
+             *[f"| CPU training, softmax + in-batch negatives, batch {args.train_batch}, 300-300-128, {label} "
+               f"| {rate:,.0f} triplets/s | >= 20,000 |" for label, rate in train.items()]]
     lines += [f"| ... one part of that step alone: {name} | {rate:,.0f} pairs/s | |" for name, rate in parts.items()]
     OUT.mkdir(exist_ok=True)
     (OUT / "core.md").write_text("\n".join(lines) + "\n" + written_notes(OUT / "core.md"))

@@ -28,13 +28,18 @@ class LazyAdam(keras.optimizers.Adam):
         if not isinstance(gradient, tf.IndexedSlices):
             return super().update_step(gradient, variable, learning_rate)
         dtype = variable.dtype
-        rows, values = _unique_rows(gradient)
-        values = tf.cast(values, dtype)
         step = ops.cast(self.iterations + 1, dtype)
         beta_1, beta_2 = ops.cast(self.beta_1, dtype), ops.cast(self.beta_2, dtype)
         alpha = ops.cast(learning_rate, dtype) * ops.sqrt(1 - beta_2 ** step) / (1 - beta_1 ** step)
         index = self._get_variable_index(variable)
         m, v = self._momentums[index], self._velocities[index]
+        native = _native_ops(variable)
+        if native is not None:            # the same update in one pass over each row, in place
+            native.dssm_sparse_adam(variable.handle, m.handle, v.handle, tf.cast(gradient.indices, tf.int32),
+                                    tf.cast(gradient.values, dtype), alpha, beta_1, beta_2, ops.cast(self.epsilon, dtype))
+            return
+        rows, values = _unique_rows(gradient)
+        values = tf.cast(values, dtype)
         m_rows = beta_1 * tf.gather(_tensor(m), rows) + (1 - beta_1) * values
         v_rows = beta_2 * tf.gather(_tensor(v), rows) + (1 - beta_2) * values * values
         shape = tf.shape(_tensor(variable), out_type=rows.dtype)
@@ -49,6 +54,13 @@ def _unique_rows(gradient):
 
     rows, position = tf.unique(gradient.indices)
     return rows, tf.math.unsorted_segment_sum(gradient.values, position, tf.shape(rows)[0])
+
+
+def _native_ops(variable):
+    """The fused kernels (dssm.native) for a float32 variable on the CPU, else None."""
+    from dssm.tower import _native_ops as native_ops
+
+    return native_ops() if variable.dtype == "float32" else None
 
 
 def _tensor(variable):

@@ -35,3 +35,28 @@ def small_index(tiny_model, tmp_path_factory) -> Path:
     corpus.write_text("\n".join((DATA / "sample_corpus.jsonl").read_text().splitlines()[:300]) + "\n")
     build_index(tiny_model, corpus, out, n_trees=5)
     return out
+
+
+def native_library():
+    """The fused training kernels (dssm/native), built by `make install`: required when
+    DSSM_REQUIRE_NATIVE=1 (CI), else a test that needs them skips."""
+    import os
+
+    from dssm import native
+
+    library = native.ops()
+    if library is None:
+        if os.environ.get("DSSM_REQUIRE_NATIVE") == "1":
+            pytest.fail("the fused kernels are not built: run `python -m dssm.native`")
+        pytest.skip("the fused kernels are not built (python -m dssm.native)")
+    return library
+
+
+@pytest.fixture(params=["tensorflow", "native"])
+def kernels(request, monkeypatch) -> str:
+    """Runs a test twice: on TensorFlow's own ops, and on the fused kernels of dssm/native."""
+    import dssm.tower
+
+    library = native_library() if request.param == "native" else None
+    monkeypatch.setattr(dssm.tower, "_native_ops", lambda: library)
+    return request.param

@@ -9,7 +9,7 @@ def sparse_gradient(rows, values, shape):
     return tf.IndexedSlices(tf.constant(values, tf.float32), tf.constant(rows, tf.int64), tf.constant(shape, tf.int64))
 
 
-def test_lazy_adam_updates_only_the_touched_rows_as_adam_would():
+def test_lazy_adam_updates_only_the_touched_rows_as_adam_would(kernels):
     start = np.arange(24, dtype=np.float32).reshape(6, 4) / 10
     lazy, dense = keras.Variable(start), keras.Variable(start)
     lazy_opt, dense_opt = LazyAdam(0.1), keras.optimizers.Adam(0.1)
@@ -29,7 +29,7 @@ def test_lazy_adam_updates_only_the_touched_rows_as_adam_would():
     np.testing.assert_array_equal(lazy.numpy()[[0, 3, 5]], start[[0, 3, 5]])    # untouched rows never move
 
 
-def test_lazy_adam_sums_repeated_rows():
+def test_lazy_adam_sums_repeated_rows(kernels):
     """Replicas' slices arrive concatenated: a repeated row gets the sum of its gradients."""
     start = np.zeros((3, 2), np.float32)
     lazy, dense = keras.Variable(start), keras.Variable(start)

@@ -51,9 +51,10 @@ def test_keras_tower_equals_numpy_encoder(monkeypatch, fused_tensorflow_kernel):
     assert not numpy_vectors[1].any() and not numpy_vectors[3].any()        # no features -> zero vector
 
 
-def test_tensorflow_embedding_bag_gradient_equals_autodiff(monkeypatch):
-    """The hand-written gradient (transposed segment sum over touched rows) equals TensorFlow's autodiff
-    of the plain gather-and-sum bag, with repeated ids in a text, empty texts and the last bucket."""
+def test_tensorflow_embedding_bag_gradient_equals_autodiff(monkeypatch, kernels):
+    """The hand-written gradient (transposed segment sum over touched rows, or the fused kernel) equals
+    TensorFlow's autodiff of the plain gather-and-sum bag, with repeated ids in a text, empty texts and
+    the last bucket."""
     import tensorflow as tf
 
     from dssm.tower import Tower, _tf_embedding_bag
