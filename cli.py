@@ -11,6 +11,8 @@ import sys
 
 import click
 
+from indexer.passages import DEFAULT_PASSAGES
+
 
 class UsageError(click.ClickException):
     """A one-line usage error: 'Error: <problem and fix>', exit code 2, no traceback."""
@@ -157,10 +159,13 @@ class ProgressPrinter:
 
 
 def index_summary(manifest: dict, seconds: float, out) -> str:
+    from indexer.passages import passage_config
+
     counts = manifest["counts"]
     size = sum(entry["bytes"] for entry in manifest["files"].values())
     passages = manifest.get("passages")
-    beside = f", {passages['count']:,} passages of {passages['window']}:{passages['stride']}" if passages else ""
+    spec = ":".join(str(value) for value in passage_config(passages).values()) if passages else ""
+    beside = f", {passages['count']:,} passages of {spec}" if passages else ""
     return (f"{out}: {counts['documents']:,} documents ({counts['zero_vectors']:,} without features){beside}, "
             f"{size / 1e6:.1f} MB, in {seconds:.1f} s")
 
@@ -195,9 +200,11 @@ def index() -> None:
 @click.option("--on-duplicate", default="error", show_default=True, help="Duplicate ids in the corpus: error | first | last.")
 @click.option("--on-disk-build", is_flag=True, help="Build Annoy in the file (corpora larger than memory).")
 @click.option("--batch-size", default=1024, show_default=True, type=int, help="Documents encoded per batch.")
-@click.option("--passages", metavar="W:S",
-              help="Also encode windows of W words every S words of each text (e.g. 12:6); a document scores "
-                   "its best passage (MaxP), in the embedded index and in Elasticsearch (nested kNN).")
+@click.option("--passages", metavar="W:S[:N]|none", default=DEFAULT_PASSAGES, show_default=True,
+              help="Also encode windows of W words every S words of each text, the first N only with :N; a "
+                   "document scores its best passage or its whole vector (MaxP), in the embedded index and in "
+                   "Elasticsearch (nested kNN). none: one vector per document (a third of the size; also for "
+                   "Elasticsearch indexes fed by the dssm_embed ingest processor, which writes no passages).")
 @click.option("--quiet", is_flag=True, help="No progress line.")
 @click.option("--es-index", help="Also (or, without --out, only) build this Elasticsearch alias: a new NAME-<timestamp> index, then an atomic alias swap.")
 @click.option("--es-url", help="Elasticsearch URL (default $DSSM_ES_URL or http://127.0.0.1:9200); credentials from DSSM_ES_API_KEY or DSSM_ES_USER/DSSM_ES_PASSWORD, CA from DSSM_ES_CA_CERTS.")

@@ -1,8 +1,9 @@
-"""One vector per document against passage max-pooling (`dssm index build --passages W:S`), on debdesc.
+"""One vector per document against passage max-pooling (`dssm index build --passages W:S[:N]`), on debdesc.
 
-    python benchmarks/bench_passages.py --model models/NAME [--passages 12:6] [--queries 1188]
+    python benchmarks/bench_passages.py --model models/NAME [--passages 12:6:2 --passages 12:6] [--queries 1188]
 
-Builds both embedded indexes of the 63,436 debdesc-dev documents with MODEL (`dssm index build` in a
+Builds the embedded indexes (`--passages none`, then each --passages spec; default: the build's default
+12:6:2 and all 12:6 windows) of the 63,436 debdesc-dev documents with MODEL (`dssm index build` in a
 child process: build time, peak memory, bytes), then in one process, modes interleaved per query set:
 nDCG@10 and recall@10 on the dev queries (one relevant document each, 50 candidates a side) and
 search latency p50/p99 of the semantic and hybrid modes at the index's default search_k and at
@@ -20,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_search import DEBDESC, OUT, build, dev_queries, run_mode  # noqa: E402
+from indexer.passages import DEFAULT_PASSAGES  # noqa: E402
 from indexer.query import HybridSearcher, SearchOptions  # noqa: E402
 
 
@@ -36,17 +38,19 @@ def measure(index: Path, queries: list[tuple[str, str]]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, required=True)
-    parser.add_argument("--passages", default="12:6")
+    parser.add_argument("--passages", action="append", help="W:S[:N] (repeatable; default 12:6:2 and 12:6)")
     parser.add_argument("--queries", type=int, default=1188)
     parser.add_argument("--work", type=Path, default=OUT / "passages-work")
     args = parser.parse_args()
     if not (DEBDESC / "corpus.jsonl").is_file():
         sys.exit(f"needs {DEBDESC} (debdesc-dev); skipped")
     queries = dev_queries(args.queries)
-    result = {"model": str(args.model), "passages": args.passages, "date": time.strftime("%Y-%m-%d"), "indexes": {}}
-    for name, extra in (("one vector per document", ()), (f"--passages {args.passages}", ("--passages", args.passages))):
-        index = args.work / ("passages" if extra else "whole")
-        built = build(args.model, DEBDESC / "corpus.jsonl", index, 50, 20_000, *extra)
+    specs = args.passages or [DEFAULT_PASSAGES, "12:6"]
+    result = {"model": str(args.model), "passages": specs, "date": time.strftime("%Y-%m-%d"), "indexes": {}}
+    for spec in ["none", *specs]:
+        name = "one vector per document" if spec == "none" else f"--passages {spec}"
+        index = args.work / ("whole" if spec == "none" else "passages-" + spec.replace(":", "-"))
+        built = build(args.model, DEBDESC / "corpus.jsonl", index, 50, 20_000, "--passages", spec)
         manifest = json.loads((index / "manifest.json").read_text())
         built["bytes"] = sum(entry["bytes"] for entry in manifest["files"].values())
         result["indexes"][name] = {"build": built, "modes": measure(index, queries)}

@@ -4,7 +4,7 @@
 the Elasticsearch backend (`indexer/es_index.py`): `lexical(query, k, filter) -> Hits` and
 `semantic(vector, k, num_candidates, filter) -> Hits`.
 
-Built with `--passages W:S` (indexer/passages.py), a document's semantic score is the best cosine of
+Built with passages (`--passages W:S[:N]`, 12:6:2 by default; indexer/passages.py), a document's semantic score is the best cosine of
 the query with its whole vector or any of its passages (MaxP), exact or through Annoy alike.
 
 Its only filter is `indexer.tags.TagFilter` (`dssm search --tag`): documents carrying every given tag
@@ -24,7 +24,7 @@ from indexer.build import STORE_FILE
 from indexer.hits import Hits
 from indexer.lexical import Bm25Index
 from indexer.manifest import read_manifest, verify_files
-from indexer.passages import Passages, passage_texts
+from indexer.passages import Passages, passage_config, passage_texts
 from indexer.store import DocumentStore
 from indexer.vectors import IDS_FILE, VECTORS_FILE, open_vectors, read_ids
 
@@ -126,7 +126,8 @@ class EmbeddedIndex:
         if self.passages is None:
             rows, cosines = self.annoy.search(vector, wanted, search_k)
         else:
-            rows, cosines = self.fold_passages(*self.annoy.search(vector, PASSAGE_ITEMS_FACTOR * wanted, search_k))
+            factor = min(PASSAGE_ITEMS_FACTOR, 1 + self.manifest["passages"].get("limit", PASSAGE_ITEMS_FACTOR))
+            rows, cosines = self.fold_passages(*self.annoy.search(vector, factor * wanted, search_k))
         if exact and len(rows):
             cosines = self.exact_scores(rows, vector)
         return Hits([self.ids[row] for row in rows], cosines).top(k)
@@ -193,7 +194,7 @@ class EmbeddedIndex:
         for doc in self.store.documents(ids):
             row = row_of[doc.id]
             begin, end = self.passages.span(row)
-            texts = passage_texts(doc.title, doc.text, config["window"], config["stride"])
+            texts = passage_texts(doc.title, doc.text, **passage_config(config))
             if end == begin or len(texts) != end - begin:
                 continue
             cosines = np.asarray(self.passages.vectors[begin:end], dtype=np.float64) @ vector.astype(np.float64)

@@ -18,7 +18,7 @@ from indexer.build import STORE_FILE
 from indexer.documents import iter_documents, scan_ids
 from indexer.es_index import Document
 from indexer.manifest import read_manifest, verify_files
-from indexer.passages import Passages, encode_passages
+from indexer.passages import Passages, encode_passages, passage_config
 from indexer.store import DocumentStore
 from indexer.vectors import IDS_FILE, VECTORS_FILE, open_vectors, read_ids
 
@@ -51,7 +51,7 @@ def from_embedded_index(index_dir: str | Path) -> tuple[dict, Iterator[Document]
             store.close()
 
     model = manifest["model"]
-    return ({**model, "passages": {key: manifest["passages"][key] for key in ("window", "stride")}}
+    return ({**model, "passages": passage_config(manifest["passages"])}
             if passages is not None else model), rows()
 
 

@@ -52,7 +52,7 @@ class IndexOptions:
     ef_construction: int = 100
     shards: int = 1
     replicas: int | None = None  # None: the server's default
-    passages: dict | None = None  # {"window", "stride"}: a nested field of passage vectors (indexer/passages.py)
+    passages: dict | None = None  # {"window", "stride"[, "limit"]}: a nested field of passage vectors (indexer/passages.py)
 
     def check(self) -> None:
         if not 1 <= self.dims <= MAX_DIMS:

@@ -5,7 +5,10 @@ debdesc dev queries the DSSM alone beats BM25 on documents under 200 characters 
 nDCG@10 above 400 (BENCHMARKS.md). With `dssm index build --passages W:S` each document is also
 encoded as windows of W words every S words of its text (the last window ends at the text's end),
 each after the document's title, and its semantic score is the best cosine of the query with its
-whole vector or any of its passages.
+whole vector or any of its passages. `--passages W:S:N` keeps the first N windows of each document
+only: on debdesc-dev the first two 12:6 windows score better than all of them (a document's opening
+says what it is about; more windows give long documents more chances to match by accident) at a
+third of the vectors (BENCHMARKS.md).
 
 ```
 passages.f32       float32 [passages, dim], in document row order
@@ -27,24 +30,34 @@ PASSAGE_FILES = [PASSAGES_FILE, PASSAGE_ROWS_FILE]
 ROW_DTYPE = np.dtype("<i4")
 
 
+DEFAULT_PASSAGES = "12:6:2"   # `dssm index build`'s default: chosen on the tuning half of debdesc-dev (BENCHMARKS.md)
+
+
 def parse_passages(spec: str | None) -> dict | None:
-    """`"W:S"` -> {"window": W, "stride": S}; None -> None (one vector per document)."""
-    if spec is None:
+    """`"W:S"` -> {"window": W, "stride": S}; `"W:S:N"` also {"limit": N}; None or "none" -> None (one
+    vector per document)."""
+    if spec is None or spec.strip().lower() == "none":
         return None
     try:
-        window, stride = (int(part) for part in spec.split(":"))
+        window, stride, *limit = (int(part) for part in spec.split(":"))
     except ValueError:
         window = stride = 0
-    if not 1 <= stride <= window:
-        raise ValueError(f"--passages must be W:S, windows of W words every S words with 1 <= S <= W "
-                         f"(e.g. 12:6), got {spec!r}")
-    return {"window": window, "stride": stride}
+        limit = []
+    if not 1 <= stride <= window or len(limit) > 1 or (limit and limit[0] < 1):
+        raise ValueError(f"--passages must be W:S or W:S:N, windows of W words every S words (1 <= S <= W), "
+                         f"at most N >= 1 of them per document (e.g. 12:6:2), or none; got {spec!r}")
+    return {"window": window, "stride": stride, **({"limit": limit[0]} if limit else {})}
 
 
-def passage_texts(title: str, text: str, window: int, stride: int) -> list[str]:
+def passage_config(config: dict) -> dict:
+    """The keys of an index's passage section (manifest, Elasticsearch _meta) that define its passages."""
+    return {key: config[key] for key in ("window", "stride", "limit") if key in config}
+
+
+def passage_texts(title: str, text: str, window: int, stride: int, limit: int | None = None) -> list[str]:
     """Windows of `window` words every `stride` words of `text`, each after `title`; the last window
-    ends at the text's last word. A text of at most `window` words has none: its one window would be
-    the whole document, whose vector is stored already."""
+    ends at the text's last word; with `limit`, the first `limit` windows only. A text of at most
+    `window` words has none: its one window would be the whole document, whose vector is stored already."""
     words = text.split()
     if len(words) <= window:
         return []
@@ -52,13 +65,13 @@ def passage_texts(title: str, text: str, window: int, stride: int) -> list[str]:
     if starts[-1] + window < len(words):
         starts.append(len(words) - window)
     return [" ".join([title, *words[start:start + window]]) if title else " ".join(words[start:start + window])
-            for start in starts]
+            for start in starts[:limit]]
 
 
 def encode_passages(documents, encoder, config: dict, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
     """The passages of `documents` (`.title`, `.text`) through the document tower: (passages per
     document int64 [n], vectors float32 [sum, dim], in document order)."""
-    pieces = [passage_texts(doc.title, doc.text, config["window"], config["stride"]) for doc in documents]
+    pieces = [passage_texts(doc.title, doc.text, **passage_config(config)) for doc in documents]
     texts = [piece for doc in pieces for piece in doc]
     vectors = (encoder.encode(texts, side="document", batch_size=batch_size) if texts
                else np.zeros((0, encoder.dim), dtype=np.float32))          # short texts only: nothing to encode
@@ -71,7 +84,7 @@ class PassageWriter:
     def __init__(self, directory: Path, dim: int, config: dict) -> None:
         self.vectors = VectorWriter(directory / PASSAGES_FILE, dim)
         self.rows = open(directory / PASSAGE_ROWS_FILE, "ab")
-        self.config = {"window": config["window"], "stride": config["stride"]}
+        self.config = passage_config(config)
         self.count = 0
 
     def encode(self, first_row: int, documents: list, encoder, batch_size: int) -> None:

@@ -12,6 +12,7 @@ import cli
 from dssm.export import load_encoder
 from indexer.build import add_documents, build_index, delete_documents
 from indexer.embedded import EmbeddedIndex
+from indexer.manifest import read_manifest
 from indexer.passages import parse_passages, passage_texts
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample_corpus.jsonl"
@@ -26,13 +27,16 @@ def test_passage_windows_cover_the_text_after_the_title():
     assert passage_texts("T", " ".join(words[:9]), 4, 3) == [            # the last window ends the text
         "T w0 w1 w2 w3", "T w3 w4 w5 w6", "T w5 w6 w7 w8"]
     assert passage_texts("T", "short text", 4, 2) == [] == passage_texts("", "", 4, 2)   # the whole document
+    assert passage_texts("T", " ".join(words), 4, 2, limit=2) == ["T w0 w1 w2 w3", "T w2 w3 w4 w5"]  # the first 2
+    assert passage_texts("T", " ".join(words), 4, 2, limit=9) == passage_texts("T", " ".join(words), 4, 2)
 
 
-@pytest.mark.parametrize("spec", ["12", "a:b", "0:0", "6:12", "12:0", "-4:2"])
+@pytest.mark.parametrize("spec", ["12", "a:b", "0:0", "6:12", "12:0", "-4:2", "12:6:0", "12:6:x", "12:6:2:1"])
 def test_bad_passage_specs_name_the_fix(spec):
-    with pytest.raises(ValueError, match="W:S"):
+    with pytest.raises(ValueError, match="W:S or W:S:N"):
         parse_passages(spec)
     assert parse_passages("12:6") == {"window": 12, "stride": 6} and parse_passages(None) is None
+    assert parse_passages("12:6:2") == {"window": 12, "stride": 6, "limit": 2}
 
 
 def corpus_file(path: Path, lines: list[str]) -> Path:
@@ -45,34 +49,35 @@ def corpus(tmp_path) -> Path:
     return corpus_file(tmp_path / "corpus.jsonl", SAMPLE.read_text().splitlines()[:120])
 
 
-def maxp_reference(model: Path, corpus: Path, query: str) -> dict[str, float]:
+def maxp_reference(model: Path, corpus: Path, query: str, passages: dict = PASSAGES) -> dict[str, float]:
     """Each document's best cosine over its whole text and its passages, straight from the encoder."""
     encoder = load_encoder(model)
     vector = encoder.encode([query])[0]
     best = {}
     for record in map(json.loads, corpus.read_text().splitlines()):
-        texts = [f"{record['title']} {record['text']}"] + passage_texts(record["title"], record["text"], **PASSAGES)
+        texts = [f"{record['title']} {record['text']}"] + passage_texts(record["title"], record["text"], **passages)
         best[record["id"]] = float(np.max(encoder.encode(texts, side="document") @ vector))
     return best
 
 
-def test_semantic_scores_are_the_best_passage_exact_and_through_annoy(tiny_model, corpus, tmp_path):
-    manifest = build_index(tiny_model, corpus, tmp_path / "index", n_trees=10, passages=PASSAGES)
+@pytest.mark.parametrize("passages", [PASSAGES, {**PASSAGES, "limit": 2}])    # all windows, the first two
+def test_semantic_scores_are_the_best_passage_exact_and_through_annoy(tiny_model, corpus, tmp_path, passages):
+    manifest = build_index(tiny_model, corpus, tmp_path / "index", n_trees=10, passages=passages)
     records = [json.loads(line) for line in corpus.read_text().splitlines()]
-    assert manifest["passages"] == {**PASSAGES, "count": sum(len(passage_texts(r["title"], r["text"], **PASSAGES))
+    assert manifest["passages"] == {**passages, "count": sum(len(passage_texts(r["title"], r["text"], **passages))
                                                                for r in records)}
     assert {"passages.f32", "passage_rows.i32"} <= set(manifest["files"])
     index = EmbeddedIndex.open(tmp_path / "index", verify="full")
     encoder = load_encoder(tiny_model)
     for query in QUERIES:
-        reference = maxp_reference(tiny_model, corpus, query)
+        reference = maxp_reference(tiny_model, corpus, query, passages)
         expected = sorted(reference, key=lambda doc_id: (-reference[doc_id], doc_id))[:10]
         vector = encoder.encode([query])[0]
         exact = index.semantic(vector, 10)                                      # small index: exact
         assert list(exact.ids) == expected
         np.testing.assert_allclose(exact.scores, [reference[d] for d in expected], atol=1e-5)
         for exact_rerank in (False, True):                                     # every Annoy node inspected
-            annoy = index.semantic(vector, 10, num_candidates=-1, exact=exact_rerank)
+            annoy = index.semantic(vector, 10, num_candidates=10**6, exact=exact_rerank)
             assert list(annoy.ids) == expected
             np.testing.assert_allclose(annoy.scores, [reference[d] for d in expected], atol=1e-4)
     build_index(tiny_model, corpus, tmp_path / "plain", n_trees=5)
@@ -152,9 +157,12 @@ def cli_hits(result) -> list[tuple[str, float]]:
 def test_elasticsearch_scores_the_best_passage_like_the_embedded_index(es_client, es_alias, tiny_model, corpus,
                                                                       tmp_path, from_embedded):
     """Nested kNN over the whole vector and the passages gives the embedded index's MaxP hits and
-    cosines, whether the ES index is filled from the embedded one or encoded from the corpus."""
+    cosines, whether the ES index is filled from the embedded one or encoded from the corpus (there with
+    the first two windows only)."""
+    from indexer.es_index import EsIndex
+
     runner = CliRunner()
-    spec = f"{PASSAGES['window']}:{PASSAGES['stride']}"
+    spec = f"{PASSAGES['window']}:{PASSAGES['stride']}" + ("" if from_embedded else ":2")
     embedded = tmp_path / "index"
     build = ["index", "build", "--model", str(tiny_model), "--corpus", str(corpus), "--passages", spec, "--quiet"]
     if from_embedded:
@@ -171,3 +179,19 @@ def test_elasticsearch_scores_the_best_passage_like_the_embedded_index(es_client
                                                    "--mode", "semantic", "--json", query]))
         assert [doc_id for doc_id, _ in remote] == [doc_id for doc_id, _ in local]
         assert [score for _, score in remote] == pytest.approx([score for _, score in local], abs=1e-5)
+    assert EsIndex.open(es_client, es_alias).meta["passages"] == parse_passages(spec)
+
+
+def test_index_build_encodes_the_first_two_windows_by_default_and_none_turns_passages_off(tiny_model, corpus,
+                                                                                          tmp_path):
+    runner = CliRunner()
+    build = ["index", "build", "--model", str(tiny_model), "--corpus", str(corpus), "--quiet"]
+    result = runner.invoke(cli.main, [*build, "--out", str(tmp_path / "default")])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in corpus.read_text().splitlines()]
+    expected = sum(len(passage_texts(r["title"], r["text"], 12, 6, limit=2)) for r in records)
+    assert read_manifest(tmp_path / "default")["passages"] == {"window": 12, "stride": 6, "limit": 2, "count": expected}
+    assert f"{expected:,} passages of 12:6:2" in result.output and expected > len(records) // 2
+    result = runner.invoke(cli.main, [*build, "--out", str(tmp_path / "none"), "--passages", "none"])
+    assert result.exit_code == 0, result.output
+    assert "passages" not in read_manifest(tmp_path / "none") and "passages" not in result.output
