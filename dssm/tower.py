@@ -52,8 +52,9 @@ class Tower(keras.layers.Layer):
     def embedding_bag(self, ids):
         """sum of embedding rows of the non-padding ids / sqrt(their number): [batch, length] -> [batch, d0].
 
-        On TensorFlow one fused kernel (tf.sparse.segment_sqrt_n) that never materialises the
-        [batch, length, d0] gathered rows, with a hand-written gradient over the touched rows
+        On TensorFlow one fused kernel that never materialises the [batch, length, d0] gathered rows,
+        with a gradient over the touched rows only: the multi-threaded C++ kernels of dssm/native when
+        they are built (CPU), else tf.sparse.segment_sqrt_n with a hand-written gradient
         (_tf_embedding_bag). Elsewhere keras.ops.
         """
         if keras.backend.backend() == "tensorflow":
