@@ -84,7 +84,7 @@ bench-peers: install $(PEERS_VENV)/.installed ## BM25 and MiniLM (torch, in the 
 teacher: install $(PEERS_VENV)/.installed ## MiniLM teacher vectors for `dssm train --teacher` (PAIRS=, CORPUS=, OUT=)
 	nice -n 19 $(BIN)/python scripts/teacher_vectors.py --pairs $(PAIRS) --corpus $(CORPUS) --out $(OUT) --peers-python $(PEERS_VENV)/bin/python
 
-golden: install ## regenerate tests/golden/ (featuriser cases, tiny model, query vectors)
+golden: install ## regenerate tests/golden/ (featuriser cases, tiny model, query vectors, passage cases)
 	$(BIN)/python tests/make_golden.py
 
 clean: ## remove build outputs (keeps .venv)

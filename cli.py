@@ -203,8 +203,8 @@ def index() -> None:
 @click.option("--passages", metavar="W:S[:N]|none", default=DEFAULT_PASSAGES, show_default=True,
               help="Also encode windows of W words every S words of each text, the first N only with :N; a "
                    "document scores its best passage or its whole vector (MaxP), in the embedded index and in "
-                   "Elasticsearch (nested kNN). none: one vector per document (a third of the size; also for "
-                   "Elasticsearch indexes fed by the dssm_embed ingest processor, which writes no passages).")
+                   "Elasticsearch (nested kNN; give the plugin's dssm_embed ingest processor the same spec). "
+                   "none: one vector per document (less than half the size).")
 @click.option("--quiet", is_flag=True, help="No progress line.")
 @click.option("--es-index", help="Also (or, without --out, only) build this Elasticsearch alias: a new NAME-<timestamp> index, then an atomic alias swap.")
 @click.option("--es-url", help="Elasticsearch URL (default $DSSM_ES_URL or http://127.0.0.1:9200); credentials from DSSM_ES_API_KEY or DSSM_ES_USER/DSSM_ES_PASSWORD, CA from DSSM_ES_CA_CERTS.")

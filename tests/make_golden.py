@@ -2,7 +2,9 @@
 
 - featurise_cases.json: texts -> trigram ids under two featuriser configs (Python and Java must agree);
 - tiny_model/: a small exported model (random but fixed weights), FORMAT.md section 2;
-- query_vectors.json: texts -> query and document vectors of tiny_model (numpy encoder).
+- query_vectors.json: texts -> query and document vectors of tiny_model (numpy encoder);
+- passage_cases.json: (title, text, W:S[:N]) -> passage texts (indexer/passages.py; the plugin's
+  dssm_embed processor cuts the same windows).
 Only regenerate after an intended format change (then bump format_version).
 """
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from dssm.config import FeaturiserConfig, TowerConfig
 from dssm.export import load_encoder, random_weights, save_model
 from dssm.featurise import Featuriser
+from indexer.passages import parse_passages, passage_texts
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
@@ -58,6 +61,25 @@ def main() -> None:
     write(GOLDEN / "query_vectors.json", {
         "model": "tiny_model", "fingerprint": encoder.fingerprint,
         "cases": [{"text": t, "query": q.tolist(), "document": d.tolist()} for t, q, d in zip(TEXTS, queries, documents)]})
+    write(GOLDEN / "passage_cases.json", {"note": "indexer/passages.py passage_texts", "cases": passage_cases()})
+
+
+PASSAGE_SPECS = ["2:1", "3:2", "4:4", "4:3:2", "12:6:2", "5:2:1"]
+PASSAGE_TEXTS = [
+    "", "one", "one two three", "one two three four five six seven",
+    "  leading\tand trailing\n  spaces  ",
+    "Python splits on\u00a0no-break\u2007figure\u202fnarrow\u3000ideographic\u2028line\x1cfile\x85next spaces",
+    "but\u200bnot\u200bzero\u200bwidth or\ufeffBOM",
+    "Привет мир, это тест окон по словам для Python и Java",
+    "日本語 の テキスト 😀 emoji 🎉 words x² ½",
+    " ".join(f"w{n}" for n in range(31)),
+]
+
+
+def passage_cases() -> list[dict]:
+    return [{"title": title, "text": text, "passages": spec,
+             "expected": passage_texts(title, text, **parse_passages(spec))}
+            for spec in PASSAGE_SPECS for title in ("", "Title T") for text in PASSAGE_TEXTS]
 
 
 def write(path: Path, payload: dict) -> None:

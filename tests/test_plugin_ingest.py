@@ -82,8 +82,43 @@ def test_unknown_model_fails_the_document(es_plugin_client):
     ({"field": "text"}, "model"),
     ({"model": "m", "field": "text", "fields": ["title"]}, "fields"),
     ({"model": "Bad Name", "field": "text"}, "model"),
+    ({"model": "m", "field": "text", "passages": "12:0"}, "passages"),
+    ({"model": "m", "fields": ["a", "b", "c"], "passages": "12:6:2"}, "fields"),
 ])
 def test_bad_processor_config_is_400(es_plugin_client, config, field):
     with pytest.raises(ApiError) as info:
         es_plugin_client.ingest.put_pipeline(id=f"dssm-test-{uuid.uuid4().hex[:10]}", processors=[{"dssm_embed": config}])
     assert info.value.meta.status == 400 and f"[{field}]" in str(info.value.body)
+
+
+def test_ingest_writes_the_passages_build_writes(es_plugin_client, plugin_model, es_alias):
+    """With `passages`, the nested field holds the whole vector, then the passages' (zero ones left
+    out), as `dssm index build --passages` writes it (indexer/es_bulk.py), and nested kNN finds them."""
+    from indexer.passages import passage_texts
+
+    vector = {"type": "dense_vector", "dims": 8, "similarity": "cosine", "index_options": {"type": "hnsw"}}
+    es_plugin_client.indices.create(index=es_alias, settings={"number_of_replicas": 0}, mappings={"properties": {
+        "title": {"type": "text"}, "text": {"type": "text"}, "vector": vector,
+        "passages": {"type": "nested", "properties": {"vector": vector}}}})
+    pipeline = f"dssm-test-{uuid.uuid4().hex[:10]}"
+    es_plugin_client.ingest.put_pipeline(id=pipeline, processors=[{"dssm_embed": {
+        "model": plugin_model, "fields": ["title", "text"], "passages": "3:2:2"}}])
+    try:
+        for doc_id, doc in DOCS.items():
+            es_plugin_client.index(index=es_alias, id=doc_id, document=doc, pipeline=pipeline, refresh=True)
+    finally:
+        es_plugin_client.ingest.delete_pipeline(id=pipeline)
+    encoder = load_encoder(GOLDEN_MODEL)
+    for doc_id, doc in DOCS.items():
+        texts = [encoder_text(doc)] + passage_texts(doc.get("title", ""), doc["text"], 3, 2, limit=2)
+        expected = [v for v in encoder.encode(texts, side="document") if v.any()]
+        nested = es_plugin_client.get(index=es_alias, id=doc_id)["_source"]["passages"]
+        assert len(nested) == len(expected), doc_id
+        for got, want in zip(nested, expected):
+            assert np.abs(np.asarray(got["vector"]) - want).max() <= 1e-5, doc_id
+    counts = {doc_id: len(es_plugin_client.get(index=es_alias, id=doc_id)["_source"]["passages"]) for doc_id in DOCS}
+    assert counts == {"a": 1, "b": 3, "c": 3, "d": 3, "e": 0}   # whole + at most 2; 3 words: no window; no features
+    query = encoder.encode(["debian package manager"], side="query")[0]
+    hits = es_plugin_client.search(index=es_alias, knn={"field": "passages.vector", "query_vector": query.tolist(),
+                                                        "k": 3, "num_candidates": 10})["hits"]["hits"]
+    assert hits and hits[0]["_id"] == "a"
