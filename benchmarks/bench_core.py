@@ -1,7 +1,8 @@
 """DSSM core throughput: featurisation, numpy encoding, CPU training (`make bench`).
 
 Medians of several runs in one process; writes a markdown fragment to benchmarks/out/core.md.
-Data: the shipped sample (data/), or debdesc-dev when --data points at it.
+Data: the shipped sample (data/), or debdesc-dev when --data points at it; the training rows run on
+`dssm train`'s own batches of the pairs beside it (sample_pairs.jsonl / train_pairs.jsonl, or --pairs).
 """
 from __future__ import annotations
 
@@ -38,26 +39,26 @@ TRAINING_SETUPS = {                                     # label -> (--optimizer,
 }
 
 
-def training_rates(batch_size: int, steps: int, texts: list[str], queries: list[str]) -> tuple[dict, dict]:
+def training_rates(batch_size: int, steps: int, corpus: Path, pairs: Path) -> tuple[dict, dict]:
     """Triplets/s of Keras fit steps (softmax, all in-batch negatives) at 300-300-128, after warm-up,
     per TRAINING_SETUPS entry (batch / the median step of 5 interleaved rounds), and the pairs/s of the
-    parts of one step."""
+    parts of one step. The batches are `dssm train`'s own (dssm.data.make_dataset over the pairs:
+    shuffled, with positive sets and trimmed widths), the first `steps` of them, cached."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-
     from dssm.config import TrainConfig
+    from dssm.data import featurise_training, load_corpus, load_pairs, make_dataset
     from dssm.model import DSSMModel
     from dssm.native import ops as native_ops
     from dssm.optim import make_optimizer
 
     if native_ops() is None:
         print("the fused kernels are not built (python -m dssm.native): their rows measure TensorFlow's ops")
-    featuriser = Featuriser(FeaturiserConfig())
-    n = batch_size * steps
-    docs = featuriser.padded((texts * (n // len(texts) + 1))[:n], 512)
-    qs = featuriser.padded((queries * (n // len(queries) + 1))[:n])
-    data = tf.data.Dataset.from_tensor_slices({"query": qs, "pos": docs, "query_key": np.arange(n, dtype=np.int32),
-                                               "doc_key": np.arange(n, dtype=np.int32)}).batch(batch_size).cache()
+    documents = load_corpus(corpus)
+    training_pairs = load_pairs(pairs, documents, skip_missing=True)[0]
+    arrays = featurise_training(Featuriser(FeaturiserConfig()), training_pairs, documents)
+    rows = np.arange(len(training_pairs.queries))
+    data = make_dataset(arrays, rows, batch_size, seed=13).take(steps).cache()
+    n = batch_size * min(steps, len(rows) // batch_size)
     models = {}
     for label, (optimizer, fused) in TRAINING_SETUPS.items():
         config = TrainConfig(optimizer=optimizer)
@@ -115,17 +116,17 @@ def training_parts(model, data, n: int) -> dict[str, float]:
         return tf.reduce_sum(tf.matmul(tower(batch["query"]), tower(batch["pos"]), transpose_b=True))
 
     def forward():
-        return tf.function(towers)
+        return tf.function(towers, reduce_retracing=True)      # batch widths vary: trace once, generically
 
     def backward(variables):
-        @tf.function
+        @tf.function(reduce_retracing=True)
         def step(batch):
             with tf.GradientTape() as tape:
                 total = towers(batch)
             return tape.gradient(total, variables)
         return step
 
-    @tf.function
+    @tf.function(reduce_retracing=True)
     def adam(batch):
         optimizer.apply([zeros], [tower.embedding])
 
@@ -157,13 +158,15 @@ def training_parts(model, data, n: int) -> dict[str, float]:
         bag = tf_own_gradient if kernels == "registered" else _tf_embedding_bag
         with mock.patch("dssm.tower._tf_embedding_bag", bag), \
                 mock.patch("dssm.tower._native_ops", lambda: None if kernels == "registered" else kernels):
-            step(batches[0])                                       # traced here, with the bag chosen
+            for batch in batches:                                  # traced here, with the bag chosen
+                step(batch)
         rates[name] = median_rate(n, lambda: [step(batch) for batch in batches], 3)
     rows = np.mean([len(np.unique(gradient.indices)) for gradient in touched])
     for kernels, how in ((fused, "fused kernel"), (None, own)):
         step = lazy_adam()
         with mock.patch("dssm.tower._native_ops", lambda: kernels):
-            step(touched[0])
+            for gradient in touched:
+                step(gradient)
             name = f"one lazy Adam update of the rows a batch touches (mean {rows:,.0f} of 32,769), {how}"
             rates[name] = median_rate(n, lambda: [step(gradient) for gradient in touched], 3)
     return rates
@@ -184,10 +187,11 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=5000)
     parser.add_argument("--train-batch", type=int, default=512)
     parser.add_argument("--train-steps", type=int, default=12)
+    parser.add_argument("--pairs", help="training pairs for the training rows (default: train_pairs.jsonl or "
+                                        "sample_pairs.jsonl beside --data)")
     args = parser.parse_args()
     records = [json.loads(line) for _, line in zip(range(args.docs), open(args.data, encoding="utf-8"))]
     texts = [document_text(r.get("title"), r.get("text")) for r in records]
-    queries = [r.get("title") or r["text"][:40] for r in records]
 
     cold = median_rate(len(texts), lambda: Featuriser().batch(texts), 5)
     warm_featuriser = Featuriser()
@@ -196,7 +200,11 @@ def main() -> None:
     model_dir = OUT / "bench-model"
     save_model(model_dir, FeaturiserConfig(), TowerConfig(), random_weights(FeaturiserConfig(), TowerConfig()))
     encode = median_rate(len(texts), lambda: load_encoder(model_dir, verify=False).encode(texts, side="document"), 5)
-    train, parts = training_rates(args.train_batch, args.train_steps, texts, queries)
+    pairs = args.pairs or next((Path(args.data).with_name(name) for name in ("train_pairs.jsonl", "sample_pairs.jsonl")
+                                if Path(args.data).with_name(name).is_file()), None)
+    if pairs is None:
+        parser.error(f"no training pairs beside {args.data}; give --pairs")
+    train, parts = training_rates(args.train_batch, args.train_steps, Path(args.data), Path(pairs))
 
     lines = [f"Documents: {len(texts)} from `{args.data}` (mean {np.mean([len(t) for t in texts]):.0f} chars).", "",
              "| measure | median | goal |", "|---|---|---|",
