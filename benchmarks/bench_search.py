@@ -180,6 +180,15 @@ def synthetic_annoy_build(count: int, dim: int, n_trees: int, work: Path) -> dic
     return {"vectors": count, "dim": dim, "n_trees": n_trees, "seconds": seconds, "bytes": size}
 
 
+def passages_line(manifest: dict) -> str:
+    """How the index scores documents: its passages (`dssm index build`'s default since 2026-11-29) or one vector."""
+    passages = manifest.get("passages")
+    if not passages:
+        return "One vector per document (`--passages none`, or built before passages became the default). "
+    spec = ":".join(str(passages[key]) for key in ("window", "stride", "limit") if key in passages)
+    return f"Passages {spec}: {passages['count']:,} passage vectors beside the documents' (MaxP). "
+
+
 def markdown(r: dict) -> str:
     m = r["manifest"]
     lines = [
@@ -187,6 +196,7 @@ def markdown(r: dict) -> str:
         f"(`filler-*`: words sampled from the real corpus, never relevant) = {m['counts']['documents']:,}. "
         f"Model: `{r['model']}`{' (untrained random weights: latency only, quality meaningless)' if r['random_model'] else ''}, "
         f"fingerprint {m['model']['fingerprint'][:12]}…, dim {m['model']['dim']}. Annoy n_trees {m['annoy']['n_trees']}, search_k {m['annoy']['search_k']}. "
+        f"{passages_line(m)}"
         f"{r['queries']} dev queries. Measured {r['date']}; 1-minute load average {r['load'][0]:.1f} at the start and "
         f"{r['load'][1]:.1f} at the end on {os.cpu_count()} cores (other jobs running inflate the latencies).", "",
         "| build | value | goal |", "|---|---|---|",
