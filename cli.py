@@ -203,7 +203,7 @@ def index() -> None:
 @click.option("--passages", metavar="W:S[:N]|none", default=DEFAULT_PASSAGES, show_default=True,
               help="Also encode windows of W words every S words of each text, the first N only with :N; a "
                    "document scores its best passage or its whole vector (MaxP), in the embedded index and in "
-                   "Elasticsearch (nested kNN; give the plugin's dssm_embed ingest processor the same spec). "
+                   "Elasticsearch (nested kNN; the plugin's dssm_embed ingest processor reads the spec from the index). "
                    "none: one vector per document (less than half the size).")
 @click.option("--quiet", is_flag=True, help="No progress line.")
 @click.option("--es-index", help="Also (or, without --out, only) build this Elasticsearch alias: a new NAME-<timestamp> index, then an atomic alias swap.")

@@ -4,8 +4,9 @@
 the Elasticsearch backend (`indexer/es_index.py`): `lexical(query, k, filter) -> Hits` and
 `semantic(vector, k, num_candidates, filter) -> Hits`.
 
-Built with passages (`--passages W:S[:N]`, 12:6:2 by default; indexer/passages.py), a document's semantic score is the best cosine of
-the query with its whole vector or any of its passages (MaxP), exact or through Annoy alike.
+Built with passages (`--passages W:S[:N]`, 12:6:2 by default; indexer/passages.py), a document's
+semantic score is the best cosine of the query with its whole vector or any of its passages (MaxP),
+exact or through Annoy alike.
 
 Its only filter is `indexer.tags.TagFilter` (`dssm search --tag`): documents carrying every given tag
 (stored by `index build --with-tags`). Both sides then score just those documents: BM25 restricted to
@@ -30,7 +31,8 @@ from indexer.vectors import IDS_FILE, VECTORS_FILE, open_vectors, read_ids
 
 RERANK_FACTOR = 4  # exact re-rank: ask Annoy for 4 x k neighbours, re-score them from the vector file
 # with passages, Annoy is asked for this many items per wanted document (a document's passages
-# crowd each other among the nearest items), then items are folded into their documents
+# crowd each other among the nearest items), then items are folded into their documents; with at
+# most N passages a document (`--passages W:S:N`) N + 1 items per document, if fewer
 PASSAGE_ITEMS_FACTOR = 8
 # Up to this many stored vector values (documents x dim: 65,536 documents of 128 dims, a 32 MB
 # vector file) the default semantic search is exact: one float32 matrix-vector product over the vector

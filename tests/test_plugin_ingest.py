@@ -52,6 +52,7 @@ def test_ingest_vectors_equal_the_python_encoder(es_plugin_client, pipeline, vec
     expected = encoder.encode([encoder_text(doc) for doc in DOCS.values()], side="document")
     for doc_id, vector in zip(DOCS, expected):
         source = es_plugin_client.get(index=vector_index, id=doc_id)["_source"]
+        assert "passages" not in source, doc_id            # the index has no _meta.passages
         if not vector.any():
             assert "vector" not in source, doc_id
             continue
@@ -91,23 +92,34 @@ def test_bad_processor_config_is_400(es_plugin_client, config, field):
     assert info.value.meta.status == 400 and f"[{field}]" in str(info.value.body)
 
 
-def test_ingest_writes_the_passages_build_writes(es_plugin_client, plugin_model, es_alias):
-    """With `passages`, the nested field holds the whole vector, then the passages' (zero ones left
-    out), as `dssm index build --passages` writes it (indexer/es_bulk.py), and nested kNN finds them."""
+@pytest.mark.parametrize("setting", ["from the index's _meta", "explicit"])
+def test_ingest_writes_the_passages_build_writes(es_plugin_client, plugin_model, es_alias, setting):
+    """Into an index built with passages (its `_meta.passages`, written to through its alias) or with an
+    explicit `passages` setting, the nested field holds the whole vector, then the passages' (zero ones
+    left out), as `dssm index build --passages` writes it (indexer/es_bulk.py); nested kNN finds them;
+    `passages: none` writes none."""
     from indexer.passages import passage_texts
 
     vector = {"type": "dense_vector", "dims": 8, "similarity": "cosine", "index_options": {"type": "hnsw"}}
-    es_plugin_client.indices.create(index=es_alias, settings={"number_of_replicas": 0}, mappings={"properties": {
-        "title": {"type": "text"}, "text": {"type": "text"}, "vector": vector,
-        "passages": {"type": "nested", "properties": {"vector": vector}}}})
-    pipeline = f"dssm-test-{uuid.uuid4().hex[:10]}"
-    es_plugin_client.ingest.put_pipeline(id=pipeline, processors=[{"dssm_embed": {
-        "model": plugin_model, "fields": ["title", "text"], "passages": "3:2:2"}}])
+    from_meta = setting != "explicit"
+    target = f"{es_alias}-1" if from_meta else es_alias
+    es_plugin_client.indices.create(index=target, settings={"number_of_replicas": 0}, mappings={
+        **({"_meta": {"passages": {"window": 3, "stride": 2, "limit": 2}}} if from_meta else {}),
+        "properties": {"title": {"type": "text"}, "text": {"type": "text"}, "vector": vector,
+                       "passages": {"type": "nested", "properties": {"vector": vector}}}})
+    if from_meta:
+        es_plugin_client.indices.put_alias(index=target, name=es_alias)
+    processor = {"model": plugin_model, "fields": ["title", "text"], **({} if from_meta else {"passages": "3:2:2"})}
+    pipelines = {name: f"dssm-test-{uuid.uuid4().hex[:10]}" for name in ("passages", "none")}
+    es_plugin_client.ingest.put_pipeline(id=pipelines["passages"], processors=[{"dssm_embed": processor}])
+    es_plugin_client.ingest.put_pipeline(id=pipelines["none"], processors=[{"dssm_embed": {**processor, "passages": "none"}}])
     try:
         for doc_id, doc in DOCS.items():
-            es_plugin_client.index(index=es_alias, id=doc_id, document=doc, pipeline=pipeline, refresh=True)
+            es_plugin_client.index(index=es_alias, id=doc_id, document=doc, pipeline=pipelines["passages"], refresh=True)
+        es_plugin_client.index(index=es_alias, id="whole-only", document=DOCS["d"], pipeline=pipelines["none"], refresh=True)
     finally:
-        es_plugin_client.ingest.delete_pipeline(id=pipeline)
+        for name in pipelines.values():
+            es_plugin_client.ingest.delete_pipeline(id=name)
     encoder = load_encoder(GOLDEN_MODEL)
     for doc_id, doc in DOCS.items():
         texts = [encoder_text(doc)] + passage_texts(doc.get("title", ""), doc["text"], 3, 2, limit=2)
@@ -118,6 +130,8 @@ def test_ingest_writes_the_passages_build_writes(es_plugin_client, plugin_model,
             assert np.abs(np.asarray(got["vector"]) - want).max() <= 1e-5, doc_id
     counts = {doc_id: len(es_plugin_client.get(index=es_alias, id=doc_id)["_source"]["passages"]) for doc_id in DOCS}
     assert counts == {"a": 1, "b": 3, "c": 3, "d": 3, "e": 0}   # whole + at most 2; 3 words: no window; no features
+    whole_only = es_plugin_client.get(index=es_alias, id="whole-only")["_source"]
+    assert "passages" not in whole_only and "vector" in whole_only
     query = encoder.encode(["debian package manager"], side="query")[0]
     hits = es_plugin_client.search(index=es_alias, knn={"field": "passages.vector", "query_vector": query.tolist(),
                                                         "k": 3, "num_candidates": 10})["hits"]["hits"]

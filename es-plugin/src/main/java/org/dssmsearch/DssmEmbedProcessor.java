@@ -6,9 +6,12 @@ import java.util.Map;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BiConsumer;
+import java.util.function.Supplier;
 
 import org.elasticsearch.action.ActionListener;
 import org.elasticsearch.client.internal.Client;
+import org.elasticsearch.cluster.metadata.Metadata;
+import org.elasticsearch.cluster.service.ClusterService;
 import org.elasticsearch.ingest.AbstractProcessor;
 import org.elasticsearch.ingest.ConfigurationUtils;
 import org.elasticsearch.ingest.IngestDocument;
@@ -24,8 +27,9 @@ import org.elasticsearch.ingest.Processor;
  * {@code f"{title}\n{text}"}). A text without features has the zero vector, which a cosine
  * {@code dense_vector} rejects, so then the target field is left unset (the document has no kNN match).
  * <p>
- * With {@code "passages": "12:6:2"} (an index built {@code dssm index build --passages 12:6:2}) it also
- * writes the nested {@code passages} field as indexer/es_bulk.py does: {@code [{target: whole vector},
+ * Into an index built with passages ({@code _meta.passages}, {@code dssm index build}'s default 12:6:2;
+ * or with an explicit {@code "passages": "12:6:2"}; {@code "none"}: never) it also writes the nested
+ * {@code passages} field as indexer/es_bulk.py does: {@code [{target: whole vector},
  * {target: first passage's vector}, ...]}, zero vectors left out, the passages cut by {@link Passages}
  * from the last field's text after the first field's title ({@code fields: [title, text]}, or
  * {@code [text]}).
@@ -42,12 +46,14 @@ public final class DssmEmbedProcessor extends AbstractProcessor {
     private final List<String> fields;
     private final String targetField;
     private final boolean ignoreMissing;
-    private final Passages passages;        // null: no nested passages written
+    private final String passagesSetting;   // "auto" (the target index's _meta.passages), "none", or W:S[:N]
+    private final Passages passages;        // the parsed W:S[:N], else null
     private final String passagesField;
+    private final Supplier<Metadata> metadata;
 
     DssmEmbedProcessor(String tag, String description, ModelRegistry registry, Client client, Executor executor,
                        String model, List<String> fields, String targetField, boolean ignoreMissing,
-                       Passages passages, String passagesField) {
+                       String passagesSetting, Passages passages, String passagesField, Supplier<Metadata> metadata) {
         super(tag, description);
         this.registry = registry;
         this.client = client;
@@ -56,8 +62,10 @@ public final class DssmEmbedProcessor extends AbstractProcessor {
         this.fields = fields;
         this.targetField = targetField;
         this.ignoreMissing = ignoreMissing;
+        this.passagesSetting = passagesSetting;
         this.passages = passages;
         this.passagesField = passagesField;
+        this.metadata = metadata;
     }
 
     @Override
@@ -83,8 +91,15 @@ public final class DssmEmbedProcessor extends AbstractProcessor {
             handler.accept(document, null);   // ignore_missing and none of the fields present
             return;
         }
-        List<String> passageTexts = passages == null ? null : passages.texts(fieldText(document, fields.size() > 1 ? fields.get(0) : null),
-                                                                          fieldText(document, fields.get(fields.size() - 1)));
+        List<String> passageTexts;
+        try {
+            Passages cut = passagesFor(document);
+            passageTexts = cut == null ? null : cut.texts(fieldText(document, fields.size() > 1 ? fields.get(0) : null),
+                                                          fieldText(document, fields.get(fields.size() - 1)));
+        } catch (Exception e) {
+            handler.accept(null, e);
+            return;
+        }
         registry.byName(client, model, BINDING_MAX_AGE_NANOS, executor, ActionListener.wrap(loaded -> {
             float[] vector = loaded.model().documentVector(text);
             if (!isZero(vector)) document.setFieldValue(targetField, values(vector));
@@ -99,6 +114,19 @@ public final class DssmEmbedProcessor extends AbstractProcessor {
             }
             handler.accept(document, null);
         }, e -> handler.accept(null, e)));
+    }
+
+    /** The passages to write into this document's index, or null. */
+    private Passages passagesFor(IngestDocument document) {
+        if (passagesSetting.equals("none")) return null;
+        if (passages != null) return passages;
+        String index = document.getMetadata().getIndex();
+        Passages fromIndex = Passages.ofIndex(metadata.get(), index);
+        if (fromIndex != null && fields.size() > 2) {
+            throw new IllegalArgumentException("dssm_embed: index [" + index + "] has passages (_meta.passages); give "
+                + "fields [title, text] or [text], or set passages to none");
+        }
+        return fromIndex;
     }
 
     private static List<Float> values(float[] vector) {
@@ -151,16 +179,20 @@ public final class DssmEmbedProcessor extends AbstractProcessor {
     }
 
     /** Reads {@code model}, {@code field} or {@code fields}, {@code target_field} (default "vector"), {@code ignore_missing},
-     *  {@code passages} ("W:S[:N]", optional) and {@code passages_field} (default "passages"). */
+     *  {@code passages} ("auto": the target index's _meta.passages, the default; "none"; or "W:S[:N]") and
+     *  {@code passages_field} (default "passages"). */
     public static final class Factory implements Processor.Factory {
         private final ModelRegistry registry;
         private final Client client;
         private final Executor executor;
+        private final Supplier<Metadata> metadata;
 
-        Factory(ModelRegistry registry, Client client, java.util.function.Consumer<Runnable> genericExecutor) {
+        Factory(ModelRegistry registry, Client client, java.util.function.Consumer<Runnable> genericExecutor,
+                Supplier<ClusterService> clusterService) {
             this.registry = registry;
             this.client = client;
             this.executor = genericExecutor::accept;
+            this.metadata = () -> clusterService.get().state().metadata();
         }
 
         @Override
@@ -180,10 +212,10 @@ public final class DssmEmbedProcessor extends AbstractProcessor {
             if (all.isEmpty()) throw ConfigurationUtils.newConfigurationException(TYPE, tag, "fields", "must not be empty");
             String target = ConfigurationUtils.readStringProperty(TYPE, tag, config, "target_field", "vector");
             boolean ignoreMissing = ConfigurationUtils.readBooleanProperty(TYPE, tag, config, "ignore_missing", false);
-            String spec = ConfigurationUtils.readOptionalStringProperty(TYPE, tag, config, "passages");
+            String spec = ConfigurationUtils.readStringProperty(TYPE, tag, config, "passages", "auto");
             String passagesField = ConfigurationUtils.readStringProperty(TYPE, tag, config, "passages_field", "passages");
             Passages passages = null;
-            if (spec != null) {
+            if (!spec.equals("auto") && !spec.equals("none")) {
                 try {
                     passages = Passages.parse(spec);
                 } catch (IllegalArgumentException e) {
@@ -195,7 +227,7 @@ public final class DssmEmbedProcessor extends AbstractProcessor {
                 }
             }
             return new DssmEmbedProcessor(tag, description, registry, client, executor, model, all, target, ignoreMissing,
-                                          passages, passagesField);
+                                          spec, passages, passagesField, metadata);
         }
     }
 }

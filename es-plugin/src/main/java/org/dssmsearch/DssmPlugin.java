@@ -75,6 +75,7 @@ public class DssmPlugin extends Plugin implements ActionPlugin, IngestPlugin {
 
     @Override
     public Map<String, Processor.Factory> getProcessors(Processor.Parameters parameters) {
-        return Map.of(DssmEmbedProcessor.TYPE, new DssmEmbedProcessor.Factory(registry, parameters.client, parameters.genericExecutor));
+        return Map.of(DssmEmbedProcessor.TYPE, new DssmEmbedProcessor.Factory(registry, parameters.client, parameters.genericExecutor,
+                                                                               parameters.ingestService::getClusterService));
     }
 }

@@ -2,6 +2,15 @@ package org.dssmsearch;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+
+import org.elasticsearch.cluster.metadata.IndexAbstraction;
+import org.elasticsearch.cluster.metadata.IndexMetadata;
+import org.elasticsearch.cluster.metadata.MappingMetadata;
+import org.elasticsearch.cluster.metadata.Metadata;
+import org.elasticsearch.index.Index;
 
 /**
  * A document's passages, as indexer/passages.py cuts them (passage_texts): windows of {@code window}
@@ -40,6 +49,32 @@ final class Passages {
         }
         throw new IllegalArgumentException("passages must be W:S or W:S:N, windows of W words every S words "
             + "(1 <= S <= W), at most N >= 1 of them per document (e.g. 12:6:2), got [" + spec + "]");
+    }
+
+    /** Index UUID + mapping version -> its _meta.passages (parsing a mapping per document would cost). */
+    private static final Map<String, Optional<Passages>> BY_MAPPING = new ConcurrentHashMap<>();
+
+    /**
+     * The passages of the index a name (index or alias: its write index) writes to, from its mapping's
+     * {@code _meta.passages} {window, stride[, limit]} (indexer/es_index.py); null without them.
+     */
+    static Passages ofIndex(Metadata metadata, String name) {
+        IndexAbstraction abstraction = name == null ? null : metadata.getIndicesLookup().get(name);
+        Index write = abstraction == null ? null : abstraction.getWriteIndex();
+        IndexMetadata index = write == null ? null : metadata.index(write);
+        if (index == null) return null;
+        String key = index.getIndexUUID() + "/" + index.getMappingVersion();
+        return BY_MAPPING.computeIfAbsent(key, k -> Optional.ofNullable(fromMapping(index.mapping()))).orElse(null);
+    }
+
+    @SuppressWarnings("unchecked")
+    static Passages fromMapping(MappingMetadata mapping) {
+        Object meta = mapping == null ? null : mapping.sourceAsMap().get("_meta");
+        if (!(meta instanceof Map<?, ?> metaMap) || !(metaMap.get("passages") instanceof Map<?, ?> spec)) return null;
+        Map<String, Object> values = (Map<String, Object>) spec;
+        Object limit = values.get("limit");
+        return new Passages(((Number) values.get("window")).intValue(), ((Number) values.get("stride")).intValue(),
+                            limit instanceof Number n ? n.intValue() : 0);
     }
 
     /** The passage texts of one document (title may be empty). */
