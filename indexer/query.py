@@ -94,6 +94,8 @@ class HybridSearcher:
     def __init__(self, backend, encoder, defaults: SearchOptions | None = None) -> None:
         self.backend, self.encoder = backend, encoder
         self.defaults = defaults or tuned_options(getattr(backend, "manifest", None))
+        self.parallel = True          # hybrid: the lexical side runs in a worker thread (retrieve)
+        self._worker = None
 
     @classmethod
     def open(cls, index_dir: str | Path, model_dir: str | Path | None = None, encoder=None,
@@ -127,18 +129,38 @@ class HybridSearcher:
 
         `vector`: the query's vector when the caller embedded a batch of queries at once (evaluation).
         Semantic hits below `options.min_similarity` are dropped.
+
+        In hybrid mode without a filter the lexical side runs in a worker thread while this one embeds
+        the query and searches the semantic side: Annoy, numpy and scipy release the GIL, so the two
+        overlap on a second core (a filter may read the SQLite document store, which stays in its own
+        thread).
         """
         depth = max(options.candidates, options.k)
         lexical = Hits.empty()
         semantic = Hits.empty()
+        pending = None
         if options.mode in ("hybrid", "lexical"):
-            lexical = self.backend.lexical(query, depth, filter)
-        if options.mode in ("hybrid", "semantic"):
-            extra = {"exact": True} if options.exact_rerank else {}
-            vector = self.embed(query) if vector is None else vector
-            semantic = above(self.backend.semantic(vector, depth, options.search_k, filter, **extra),
-                             options.min_similarity)
+            if options.mode == "hybrid" and filter is None and self.parallel:
+                pending = self.worker().submit(self.backend.lexical, query, depth, filter)
+            else:
+                lexical = self.backend.lexical(query, depth, filter)
+        try:
+            if options.mode in ("hybrid", "semantic"):
+                extra = {"exact": True} if options.exact_rerank else {}
+                vector = self.embed(query) if vector is None else vector
+                semantic = above(self.backend.semantic(vector, depth, options.search_k, filter, **extra),
+                                 options.min_similarity)
+        finally:
+            if pending is not None:
+                lexical = pending.result()
         return lexical, semantic
+
+    def worker(self):
+        """The one worker thread of this searcher (made on first use)."""
+        if self._worker is None:
+            from concurrent.futures import ThreadPoolExecutor
+            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dssm-lexical")
+        return self._worker
 
     def search(self, query: str, options: SearchOptions | None = None, filter: object = None,
                **overrides) -> rules.Fused:

@@ -133,3 +133,40 @@ def test_documents_without_features_never_match_the_exact_search(tiny_model, tmp
     assert searcher.backend.manifest["counts"]["zero_vectors"] == 1
     hits = searcher.backend.semantic(searcher.embed("picture viewer"), 10)
     assert sorted(hits.ids) == ["a", "c"]
+
+
+def test_hybrid_runs_the_lexical_side_in_a_worker_thread_with_the_same_results(searcher, monkeypatch):
+    import threading
+
+    threads = {}
+    lexical = searcher.backend.lexical
+
+    def recording(query, k, filter=None):
+        threads.setdefault("lexical", set()).add(threading.get_ident())
+        return lexical(query, k, filter)
+
+    monkeypatch.setattr(searcher.backend, "lexical", recording)
+    options = SearchOptions(k=10, candidates=50)
+    queries = ["library for image processing", "python xml parser", "font", "game for kids"]
+    parallel = [searcher.search(query, options).hits for query in queries]
+    assert threading.get_ident() not in threads["lexical"]                # never in the caller's thread
+    searcher.parallel = False
+    try:
+        threads.clear()
+        sequential = [searcher.search(query, options).hits for query in queries]
+        assert threads["lexical"] == {threading.get_ident()}
+    finally:
+        searcher.parallel = True
+    assert parallel == sequential
+    threads.clear()
+    searcher.search(queries[0], options, mode="lexical")                 # one side only: no thread
+    assert threads["lexical"] == {threading.get_ident()}
+
+
+def test_an_error_on_the_lexical_side_reaches_the_caller(searcher, monkeypatch):
+    def failing(query, k, filter=None):
+        raise ValueError("lexical side failed")
+
+    monkeypatch.setattr(searcher.backend, "lexical", failing)
+    with pytest.raises(ValueError, match="lexical side failed"):
+        searcher.search("library", SearchOptions())
