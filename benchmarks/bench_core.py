@@ -70,31 +70,29 @@ def training_rates(batch_size: int, steps: int, corpus: Path, pairs: Path) -> tu
     steps: dict[str, list[float]] = {label: [] for label in models}
     for _ in range(5):                # interleaved rounds: this shared machine's speed drifts
         for label, model in models.items():
-            model.fit(data, epochs=1, verbose=0, callbacks=[StepTimes(steps[label])])
+            model.fit(data, epochs=1, verbose=0, callbacks=[step_times(steps[label])])
     rates = {label: batch_size / statistics.median(spent) for label, spent in steps.items()}
     return rates, training_parts(models[next(iter(models))], data, n)
 
 
-class StepTimes:
+def step_times(into: list[float]):
     """A Keras callback that appends the time between consecutive training steps' ends to `into`.
 
     The median step is the steady training rate: whole-fit times of these short epochs also carry
     Keras's per-epoch work (about 0.3 s here, now and then), which a 100-step epoch spreads thin."""
+    import keras
 
-    def __new__(cls, into: list[float]):
-        import keras
+    class StepTimes(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.last = None
 
-        class Callback(keras.callbacks.Callback):
-            def on_epoch_begin(self, epoch, logs=None):
-                self.last = None
+        def on_train_batch_end(self, batch, logs=None):
+            now = time.perf_counter()
+            if self.last is not None:
+                into.append(now - self.last)
+            self.last = now
 
-            def on_train_batch_end(self, batch, logs=None):
-                now = time.perf_counter()
-                if self.last is not None:
-                    into.append(now - self.last)
-                self.last = now
-
-        return Callback()
+    return StepTimes()
 
 
 def training_parts(model, data, n: int) -> dict[str, float]:

@@ -25,7 +25,7 @@ from indexer.build import STORE_FILE
 from indexer.hits import Hits
 from indexer.lexical import Bm25Index
 from indexer.manifest import read_manifest, verify_files
-from indexer.passages import Passages, passage_config, passage_texts
+from indexer.passages import open_passages, passage_config, passage_texts
 from indexer.store import DocumentStore
 from indexer.vectors import IDS_FILE, VECTORS_FILE, open_vectors, read_ids
 
@@ -58,7 +58,7 @@ class EmbeddedIndex:
         self.vectors = open_vectors(directory / VECTORS_FILE, len(self.ids), self.dim)
         self.bm25 = Bm25Index.open(directory, len(self.ids))
         self.annoy = AnnoySearcher(directory / ANNOY_FILE, self.dim, manifest["annoy"]["items"])
-        self.passages = Passages(directory, manifest["passages"]["count"], self.dim) if "passages" in manifest else None
+        self.passages = open_passages(directory, manifest)
         self.store = DocumentStore.open(directory / STORE_FILE)
         self._row_of: dict[str, int] | None = None
         self._feature_rows: np.ndarray | None = None

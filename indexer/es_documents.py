@@ -18,7 +18,7 @@ from indexer.build import STORE_FILE
 from indexer.documents import iter_documents, scan_ids
 from indexer.es_index import Document
 from indexer.manifest import read_manifest, verify_files
-from indexer.passages import Passages, encode_passages, passage_config
+from indexer.passages import encode_passages, open_passages, passage_config
 from indexer.store import DocumentStore
 from indexer.vectors import IDS_FILE, VECTORS_FILE, open_vectors, read_ids
 
@@ -33,7 +33,7 @@ def from_embedded_index(index_dir: str | Path) -> tuple[dict, Iterator[Document]
     verify_files(index_dir, manifest, "quick")
     ids = read_ids(index_dir / IDS_FILE)
     vectors = open_vectors(index_dir / VECTORS_FILE, len(ids), manifest["model"]["dim"])
-    passages = Passages(index_dir, manifest["passages"]["count"], manifest["model"]["dim"]) if "passages" in manifest else None
+    passages = open_passages(index_dir, manifest)
     spans = passages.spans(np.arange(len(ids))) if passages is not None else None
 
     def rows() -> Iterator[Document]:

@@ -141,6 +141,13 @@ class Passages:
         return scores
 
 
+def open_passages(directory: Path, manifest: dict) -> Passages | None:
+    """The passages of the index in `directory` as its manifest describes them; None without passages."""
+    if "passages" not in manifest:
+        return None
+    return Passages(directory, manifest["passages"]["count"], manifest["model"]["dim"])
+
+
 def read_rows(path: Path, count: int) -> np.ndarray:
     expected = count * ROW_DTYPE.itemsize
     if not path.is_file() or path.stat().st_size != expected:
@@ -152,7 +159,7 @@ def read_rows(path: Path, count: int) -> np.ndarray:
 def copy_passages(directory: Path, manifest: dict, kept: np.ndarray, writer: PassageWriter) -> None:
     """Copy the passages of the kept document rows (old rows, sorted) into `writer`, renumbered to the
     kept documents' new rows (their positions in `kept`)."""
-    old = Passages(directory, manifest["passages"]["count"], manifest["model"]["dim"])
+    old = open_passages(directory, manifest)
     new_row = np.full(manifest["counts"]["documents"], -1, dtype=np.int64)
     new_row[kept] = np.arange(len(kept))
     keep = np.flatnonzero(new_row[old.rows] >= 0)

@@ -137,14 +137,18 @@ public final class DssmEmbedProcessor extends AbstractProcessor {
 
     /** One field's text for passages ("" when absent; a list's non-empty items joined by newlines). */
     private static String fieldText(IngestDocument document, String field) {
-        if (field == null || !document.hasField(field)) return "";
+        return field == null ? "" : String.join("\n", nonEmptyValues(document, field));
+    }
+
+    /** A field's non-empty values as strings: its items when it is a list; none when it is absent. */
+    private static List<String> nonEmptyValues(IngestDocument document, String field) {
+        List<String> values = new ArrayList<>();
+        if (!document.hasField(field)) return values;
         Object value = document.getFieldValue(field, Object.class);
-        if (value instanceof List<?> list) {
-            List<String> parts = new ArrayList<>();
-            for (Object item : list) if (item != null && !item.toString().isEmpty()) parts.add(item.toString());
-            return String.join("\n", parts);
+        for (Object item : value instanceof List<?> list ? list : java.util.Collections.singletonList(value)) {
+            if (item != null && !item.toString().isEmpty()) values.add(item.toString());
         }
-        return value == null ? "" : value.toString();
+        return values;
     }
 
     @Override
@@ -157,14 +161,8 @@ public final class DssmEmbedProcessor extends AbstractProcessor {
         List<String> parts = new ArrayList<>();
         boolean anyPresent = false;
         for (String field : fields) {
-            if (!document.hasField(field)) continue;
-            anyPresent = true;
-            Object value = document.getFieldValue(field, Object.class);
-            if (value instanceof List<?> list) {
-                for (Object item : list) if (item != null && !item.toString().isEmpty()) parts.add(item.toString());
-            } else if (value != null && !value.toString().isEmpty()) {
-                parts.add(value.toString());
-            }
+            anyPresent |= document.hasField(field);
+            parts.addAll(nonEmptyValues(document, field));
         }
         if (!anyPresent) {
             if (ignoreMissing) return null;
@@ -213,7 +211,8 @@ public final class DssmEmbedProcessor extends AbstractProcessor {
             String target = ConfigurationUtils.readStringProperty(TYPE, tag, config, "target_field", "vector");
             boolean ignoreMissing = ConfigurationUtils.readBooleanProperty(TYPE, tag, config, "ignore_missing", false);
             String spec = ConfigurationUtils.readStringProperty(TYPE, tag, config, "passages", "auto");
-            String passagesField = ConfigurationUtils.readStringProperty(TYPE, tag, config, "passages_field", "passages");
+            String passagesField = ConfigurationUtils.readStringProperty(TYPE, tag, config, "passages_field",
+                                                                         IndexModelInfo.PASSAGES_FIELD);
             Passages passages = null;
             if (!spec.equals("auto") && !spec.equals("none")) {
                 try {

@@ -26,9 +26,7 @@ final class Passages {
 
     Passages(int window, int stride, int limit) {
         if (stride < 1 || stride > window || limit < 0) {
-            throw new IllegalArgumentException("passages must be W:S or W:S:N, windows of W words every S words "
-                + "(1 <= S <= W), at most N >= 1 of them per document (e.g. 12:6:2), got [" + window + ":" + stride
-                + (limit > 0 ? ":" + limit : "") + "]");
+            throw new IllegalArgumentException(usage(window + ":" + stride + (limit > 0 ? ":" + limit : "")));
         }
         this.window = window;
         this.stride = stride;
@@ -47,8 +45,12 @@ final class Passages {
         } catch (NumberFormatException e) {
             // the message below
         }
-        throw new IllegalArgumentException("passages must be W:S or W:S:N, windows of W words every S words "
-            + "(1 <= S <= W), at most N >= 1 of them per document (e.g. 12:6:2), got [" + spec + "]");
+        throw new IllegalArgumentException(usage(spec));
+    }
+
+    private static String usage(String got) {
+        return "passages must be W:S or W:S:N, windows of W words every S words (1 <= S <= W), at most N >= 1 "
+            + "of them per document (e.g. 12:6:2), got [" + got + "]";
     }
 
     /** Index UUID + mapping version -> its _meta.passages (parsing a mapping per document would cost). */
@@ -70,7 +72,7 @@ final class Passages {
     @SuppressWarnings("unchecked")
     static Passages fromMapping(MappingMetadata mapping) {
         Object meta = mapping == null ? null : mapping.sourceAsMap().get("_meta");
-        if (!(meta instanceof Map<?, ?> metaMap) || !(metaMap.get("passages") instanceof Map<?, ?> spec)) return null;
+        if (!(meta instanceof Map<?, ?> metaMap) || !(metaMap.get(IndexModelInfo.PASSAGES_FIELD) instanceof Map<?, ?> spec)) return null;
         Map<String, Object> values = (Map<String, Object>) spec;
         Object limit = values.get("limit");
         return new Passages(((Number) values.get("window")).intValue(), ((Number) values.get("stride")).intValue(),
