@@ -42,14 +42,16 @@ TRAINING_SETUPS = {                                     # label -> (--optimizer,
 def training_rates(batch_size: int, steps: int, corpus: Path, pairs: Path) -> tuple[dict, dict]:
     """Triplets/s of Keras fit steps (softmax, all in-batch negatives) at 300-300-128, after warm-up,
     per TRAINING_SETUPS entry (batch / the median step of 5 interleaved rounds), and the pairs/s of the
-    parts of one step. The batches are `dssm train`'s own (dssm.data.make_dataset over the pairs:
-    shuffled, with positive sets and trimmed widths), the first `steps` of them, cached."""
+    parts of one step. The batches are `dssm train`'s own, made as it makes them while the steps run
+    (dssm.data.make_dataset over the pairs: shuffled, trimmed widths, known positives), the first
+    `steps` of an epoch, compiled as `dssm train` compiles (steps_per_execution)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from dssm.config import TrainConfig
     from dssm.data import featurise_training, load_corpus, load_pairs, make_dataset
     from dssm.model import DSSMModel
     from dssm.native import ops as native_ops
     from dssm.optim import make_optimizer
+    from dssm.train import steps_per_execution
 
     if native_ops() is None:
         print("the fused kernels are not built (python -m dssm.native): their rows measure TensorFlow's ops")
@@ -57,26 +59,28 @@ def training_rates(batch_size: int, steps: int, corpus: Path, pairs: Path) -> tu
     training_pairs = load_pairs(pairs, documents, skip_missing=True)[0]
     arrays = featurise_training(Featuriser(FeaturiserConfig()), training_pairs, documents)
     rows = np.arange(len(training_pairs.queries))
-    data = make_dataset(arrays, rows, batch_size, seed=13).take(steps).cache()
+    data = make_dataset(arrays, rows, batch_size, seed=13).take(steps)
     n = batch_size * min(steps, len(rows) // batch_size)
     models = {}
     for label, (optimizer, fused) in TRAINING_SETUPS.items():
         config = TrainConfig(optimizer=optimizer)
         models[label] = DSSMModel(FeaturiserConfig(), TowerConfig(), config)
-        models[label].compile(optimizer=make_optimizer(config))
+        models[label].compile(optimizer=make_optimizer(config), steps_per_execution=steps_per_execution())
         kernels = native_ops() if fused else None
         with mock.patch("dssm.tower._native_ops", lambda: kernels):    # chosen when the step is traced
-            models[label].fit(data, epochs=1, verbose=0)      # warm-up, tracing, filling the cache
-    steps: dict[str, list[float]] = {label: [] for label in models}
+            models[label].fit(data, epochs=1, verbose=0)      # warm-up and tracing
+    times: dict[str, list[float]] = {label: [] for label in models}
     for _ in range(5):                # interleaved rounds: this shared machine's speed drifts
         for label, model in models.items():
-            model.fit(data, epochs=1, verbose=0, callbacks=[step_times(steps[label])])
-    rates = {label: batch_size / statistics.median(spent) for label, spent in steps.items()}
-    return rates, training_parts(models[next(iter(models))], data, n)
+            model.fit(data, epochs=1, verbose=0, callbacks=[step_times(times[label])])
+    rates = {label: batch_size / statistics.median(spent) for label, spent in times.items()}
+    parts = min(steps, 12)                       # the parts are timed on fewer batches: some are slow
+    return rates, training_parts(models[next(iter(models))], data.take(parts), n * parts // steps)
 
 
 def step_times(into: list[float]):
-    """A Keras callback that appends the time between consecutive training steps' ends to `into`.
+    """A Keras callback that appends the time per step between consecutive calls' ends to `into`
+    (a call runs steps_per_execution steps).
 
     The median step is the steady training rate: whole-fit times of these short epochs also carry
     Keras's per-epoch work (about 0.3 s here, now and then), which a 100-step epoch spreads thin."""
@@ -89,8 +93,8 @@ def step_times(into: list[float]):
         def on_train_batch_end(self, batch, logs=None):
             now = time.perf_counter()
             if self.last is not None:
-                into.append(now - self.last)
-            self.last = now
+                into.append((now - self.last[0]) / (batch - self.last[1]))
+            self.last = (now, batch)
 
     return StepTimes()
 
@@ -184,7 +188,7 @@ def main() -> None:
     parser.add_argument("--data", default="data/sample_corpus.jsonl")
     parser.add_argument("--docs", type=int, default=5000)
     parser.add_argument("--train-batch", type=int, default=512)
-    parser.add_argument("--train-steps", type=int, default=12)
+    parser.add_argument("--train-steps", type=int, default=48)
     parser.add_argument("--pairs", help="training pairs for the training rows (default: train_pairs.jsonl or "
                                         "sample_pairs.jsonl beside --data)")
     args = parser.parse_args()

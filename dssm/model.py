@@ -60,9 +60,8 @@ def batch_loss(batch: dict, out: dict, config: TrainConfig, seed):
     positive_mask = ops.logical_or(
         ops.equal(ops.expand_dims(batch["doc_key"], 1), ops.expand_dims(doc_keys, 0)),
         ops.equal(ops.expand_dims(batch["query_key"], 1), ops.expand_dims(column_query_keys, 0)))
-    if "positive_set" in batch:                        # every known positive of the query: no false negatives
-        in_set = ops.equal(ops.expand_dims(batch["positive_set"], 2), ops.expand_dims(ops.expand_dims(doc_keys, 0), 0))
-        positive_mask = ops.logical_or(positive_mask, ops.any(in_set, axis=1))
+    if "known_positives" in batch:                     # every known positive of the query: no false negatives
+        positive_mask = ops.logical_or(positive_mask, batch["known_positives"])
     fixed = ops.stop_gradient(scores)
     if config.positives == "hardest":
         positive_index = negatives.hardest_positives(fixed, positive_mask)

@@ -56,6 +56,16 @@ def test_positive_strategies_and_rows_without_negatives():
     assert numpy(has_negative(mask)) == [True, False]
 
 
+def test_random_choices_are_uniform_over_the_allowed_columns():
+    mask = np.array([[False, True, False, True, True, False]] * 3000)
+    picked = np.asarray(numpy(random_positives(mask, keras.random.SeedGenerator(5))))
+    counts = np.bincount(picked, minlength=6)
+    assert counts[[0, 2, 5]].sum() == 0
+    assert np.all(np.abs(counts[[1, 3, 4]] - 1000) < 100), counts         # 4 sigma is about 100
+    negatives = np.asarray(numpy(random_negatives(np.zeros(mask.shape, np.float32), mask, keras.random.SeedGenerator(5))))
+    assert np.all(np.abs(np.bincount(negatives, minlength=6)[[0, 2, 5]] - 1000) < 100)
+
+
 def test_bm25_mined_negatives_exclude_positives_and_follow_bm25():
     from dssm.bm25 import BM25, mine_negatives
 

@@ -6,7 +6,7 @@ import pytest
 from conftest import DATA
 
 from dssm.config import FeaturiserConfig, TowerConfig, TrainConfig
-from dssm.data import Corpus, Pairs, add_tag_pairs, featurise_training
+from dssm.data import Corpus, Pairs, add_tag_pairs, featurise_training, known_positives
 from dssm.export import load_encoder
 from dssm.featurise import Featuriser
 from dssm.losses import softmax_loss
@@ -62,7 +62,9 @@ def test_positive_set_masks_in_batch_false_negatives():
     out = {"query": query, "pos": docs, "query_hidden": [], "pos_hidden": []}
     batch = {"query_key": np.array([0, 1]), "doc_key": np.array([10, 11])}
     unmasked = float(batch_loss(batch, out, config, seed=None))
-    masked = float(batch_loss({**batch, "positive_set": np.array([[10, 11], [11, -1]])}, out, config, seed=None))
+    known = known_positives(np.array([[10, 11], [11, -1]]), batch["doc_key"])
+    assert np.asarray(known).tolist() == [[True, True], [False, True]]
+    masked = float(batch_loss({**batch, "known_positives": known}, out, config, seed=None))
     scores = query @ docs.T
     expected_unmasked = float(softmax_loss(scores, np.array([0, 1]), np.eye(2, dtype=bool), 5.0))
     row1 = -np.log(np.exp(5 * 0.8) / (np.exp(5 * 0.8) + np.exp(5 * 0.6)))
@@ -171,6 +173,47 @@ def test_search_and_tag_pairs_never_share_a_batch():
     kinds = [set((b["doc_key"].numpy() >= 40).tolist()) for b in batches]
     assert all(len(k) == 1 for k in kinds) and {True} in kinds and {False} in kinds
     assert sum(len(b["doc_key"]) for b in batches) <= len(rows) and len(batches) >= len(rows) // 8 - 1
+
+
+def test_batches_mark_every_known_positive_column():
+    """known_positives (mined negative columns included) with the doc-key match is membership in the
+    query's positive set."""
+    from dssm.data import make_dataset
+    corpus = Corpus([f"d{i}" for i in range(40)], [f"document {i}" for i in range(40)], {f"d{i}": i for i in range(40)})
+    pairs = Pairs([f"query {i}" for i in range(40)], np.arange(40, dtype=np.int32))
+    joined, corpus2, tag_rows = add_tag_pairs(pairs, corpus, tagged_texts(30, seed=4))
+    arrays = featurise_training(Featuriser(FEATURISER), joined, corpus2)
+    rows = np.arange(len(joined.queries))
+    mined = np.random.default_rng(0).integers(-1, len(corpus2.ids), size=(len(rows), 3)).astype(np.int32)
+    mined[:, 0] = arrays.doc_index[rows]                # some draws are a positive: it must be marked
+    batches = list(make_dataset(arrays, rows, 8, seed=1, shuffle=False, mined=mined))
+    marked = 0
+    for batch in batches:
+        columns = np.concatenate([batch["doc_key"].numpy(), batch["neg_key"].numpy()])
+        sets = arrays.positive_sets[batch["query_key"].numpy()]
+        expected = (sets[:, :, None] == columns[None, None, :]).any(axis=1)
+        own = batch["doc_key"].numpy()[:, None] == columns[None, :]        # the model matches doc keys itself
+        assert (batch["known_positives"].numpy() | own).tolist() == expected.tolist()
+        marked += int((expected & ~own).sum())
+    assert marked > 0                                   # beyond each row's own column
+
+
+def test_each_epoch_is_a_new_seeded_permutation():
+    from dssm.data import make_dataset
+    corpus = Corpus([f"d{i}" for i in range(43)], [f"document {i}" for i in range(43)], {f"d{i}": i for i in range(43)})
+    arrays = featurise_training(Featuriser(FEATURISER), Pairs([f"query {i}" for i in range(43)], np.arange(43, dtype=np.int32)), corpus)
+
+    def epochs(dataset, count=2):
+        return [[b["doc_key"].numpy().tolist() for b in dataset] for _ in range(count)]
+
+    first, second = epochs(make_dataset(arrays, np.arange(43), 8, seed=3))
+    assert [len(b) for b in first] == [8] * 5                         # the partial last batch is dropped
+    assert len(set(sum(first, []))) == 40 and first != second          # each row once at most, reshuffled
+    assert epochs(make_dataset(arrays, np.arange(43), 8, seed=3)) == [first, second]      # seeded
+    assert epochs(make_dataset(arrays, np.arange(43), 8, seed=4))[0] != first
+    ordered = epochs(make_dataset(arrays, np.arange(43), 8, seed=3, shuffle=False), 1)[0]
+    assert sum(ordered, []) == list(range(40))
+    assert [len(b) for b in epochs(make_dataset(arrays, np.arange(5), 8, seed=3), 1)[0]] == [5]   # one short batch
 
 
 def test_tag_batches_count_tag_weight():
