@@ -134,10 +134,15 @@ class Passages:
     def best_among(self, rows: np.ndarray, scores: np.ndarray, vector: np.ndarray) -> np.ndarray:
         """`scores` [len(rows)] of the documents `rows` raised to their best passage cosine, in float64."""
         begin, end = self.spans(rows)
-        scores = scores.copy()
-        for position in np.flatnonzero(end > begin):
-            passages = np.asarray(self.vectors[begin[position]:end[position]], dtype=np.float64)
-            scores[position] = max(scores[position], float(np.max(passages @ vector.astype(np.float64))))
+        scores = np.array(scores, dtype=np.float64)
+        has = end > begin
+        if not np.any(has):
+            return scores
+        lengths, firsts = end[has] - begin[has], begin[has]
+        offsets = np.r_[0, np.cumsum(lengths)[:-1]]                  # where each document's run starts
+        items = np.repeat(firsts - offsets, lengths) + np.arange(int(lengths.sum()))   # all their passages
+        cosines = np.asarray(self.vectors[items], dtype=np.float64) @ vector.astype(np.float64)
+        scores[has] = np.maximum(scores[has], np.maximum.reduceat(cosines, offsets))
         return scores
 
 

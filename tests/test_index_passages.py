@@ -89,6 +89,22 @@ def test_semantic_scores_are_the_best_passage_exact_and_through_annoy(tiny_model
     index.close()
 
 
+def test_annoy_hits_carry_their_documents_exact_best_passage(tiny_model, corpus, tmp_path):
+    """With few Annoy nodes inspected, the item found is not always a document's best: every hit is
+    re-scored over all its vectors, so its score is the exact MaxP cosine."""
+    build_index(tiny_model, corpus, tmp_path / "index", n_trees=10, passages={**PASSAGES, "limit": 2})
+    index = EmbeddedIndex.open(tmp_path / "index")
+    encoder = load_encoder(tiny_model)
+    for query in QUERIES:
+        vector = encoder.encode([query])[0]
+        truth = index.semantic_all(vector, len(index.ids), float64=True)
+        exact = dict(zip(truth.ids, truth.scores))
+        hits = index.semantic(vector, 10, num_candidates=40)
+        assert len(hits) == 10
+        np.testing.assert_allclose(hits.scores, [exact[doc_id] for doc_id in hits.ids], atol=1e-9)
+    index.close()
+
+
 def test_add_and_delete_keep_each_document_with_its_passages(tiny_model, tmp_path):
     lines = SAMPLE.read_text().splitlines()[:90]
     build_index(tiny_model, corpus_file(tmp_path / "a.jsonl", lines[:60]), tmp_path / "index", n_trees=5,
