@@ -1,7 +1,8 @@
 """Retrieval quality on debdesc-dev dev queries: every mode, tuned fusion, typos, VAL@FAR (issue 6).
 
     python benchmarks/bench_quality.py [--model models/debdesc-w1-bm25] [--data ../shared/data/debdesc-dev]
-Builds (once) an embedded index of the corpus with each model under indexes/<model name>, then:
+Builds (once) an embedded index of the corpus with each model, as `dssm index build` does by default
+(passages 12:6:2; `--passages` to choose), under indexes/<model name>-passages-<spec>, then:
 - nDCG@10, MRR@10, Recall@100, MAP of lexical (BM25), semantic (DSSM) and hybrid, runs of 100 hits;
 - fusion tuned on one half of the dev queries (seeded split) and reported on the other half, beside the
   default fusion on the same held-out half, and the ratio hybrid / BM25 against the goals 1.10 / 1.15;
@@ -28,6 +29,7 @@ from indexer import adaptive_fusion  # noqa: E402
 from indexer import evaluate as ev  # noqa: E402
 from indexer.calibration import calibrate, pair_cosines, val_far  # noqa: E402
 from indexer.judgements import Judgements, read_qrels, read_queries  # noqa: E402
+from indexer.passages import DEFAULT_PASSAGES, parse_passages  # noqa: E402
 from indexer.query import HybridSearcher, SearchOptions  # noqa: E402
 from indexer.tuning import describe, split_queries, tune_fusion  # noqa: E402
 from indexer.typos import typo_queries  # noqa: E402
@@ -40,13 +42,14 @@ DEPTH = 100
 GOALS = (1.10, 1.15)
 
 
-def open_index(model: Path, data: Path) -> HybridSearcher:
-    index = ROOT / "indexes" / model.name
+def open_index(model: Path, data: Path, passages: str) -> HybridSearcher:
+    """The index `dssm index build --passages PASSAGES` makes of the corpus (built once, then reused)."""
+    index = ROOT / "indexes" / f"{model.name}-passages-{passages.replace(':', '-')}"
     if not (index / "manifest.json").is_file():
         from indexer.build import build_index
 
         started = time.perf_counter()
-        build_index(model, data / "corpus.jsonl", index)
+        build_index(model, data / "corpus.jsonl", index, passages=parse_passages(passages))
         print(f"built {index} in {time.perf_counter() - started:.0f} s", flush=True)
     return HybridSearcher.open(index, model_dir=model)
 
@@ -108,7 +111,7 @@ DEFAULT_LABEL = f"hybrid (default: linear {SearchOptions().alpha} {SearchOptions
 def measure(model: Path, args) -> dict:
     """Every number of the report for one model."""
     started = time.perf_counter()
-    searcher = open_index(model, args.data)
+    searcher = open_index(model, args.data, args.passages)
     judged = Judgements.check(read_queries(args.data / "dev_queries.jsonl"), read_qrels(args.data / "qrels_dev.tsv"),
                               searcher.backend.ids)
     tune, held_out = split_queries(judged.queries, args.holdout, args.seed)
@@ -121,6 +124,7 @@ def measure(model: Path, args) -> dict:
                 DEFAULT_LABEL: ("hybrid", default), "hybrid (rrf 60)": ("hybrid", rrf),
                 f"hybrid (tuned: {describe(tuning.best)})": ("hybrid", tuning.best)}
     result = {"model": str(model.relative_to(ROOT)) if model.is_relative_to(ROOT) else str(model),
+              "passages": args.passages,
               "queries": judged.counts(), "tune_queries": len(tune), "held_out_queries": len(held_out),
               "all": scores(candidates, judged.qrels, list(judged.queries), settings),
               "held_out": scores(candidates, judged.qrels, held_out, settings),
@@ -154,6 +158,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEBDESC)
     parser.add_argument("--holdout", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--note", default="", help="a line printed above the report (e.g. what the models are)")
+    parser.add_argument("--passages", default=DEFAULT_PASSAGES,
+                        help=f"the index's passages, as `dssm index build --passages` (default {DEFAULT_PASSAGES}, or none)")
     args = parser.parse_args()
     models = args.model or [model for model in MODELS if (model / "config.json").is_file()]
     if not models:
@@ -164,6 +171,8 @@ def main() -> None:
     if len(results) > 1:
         text = (f"Models compared on the held-out half (nDCG@10); the rest of this section is for the best, "
                 f"`{best['model']}`.\n\n{models_table(results)}\n\n{text}")
+    if args.note:
+        text = f"{args.note}\n\n{text}"
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "quality.json").write_text(json.dumps(results, indent=2) + "\n")
     (OUT / "quality.md").write_text(text + "\n")
@@ -188,7 +197,8 @@ def report(result: dict, args) -> str:
     counts = result["queries"]
     losses = {kind: ev.typo_losses(result["all"], result[kind]) for kind in ("typos_word", "typos_query")}
     far = result["val_far"]
-    lines = [f"Model `{result['model']}`, corpus {args.data.name} ({counts['evaluated']} judged dev queries; "
+    lines = [f"Model `{result['model']}`, index `--passages {result['passages']}`, corpus {args.data.name} "
+             f"({counts['evaluated']} judged dev queries; "
              f"{counts['without_qrels']} without qrels, {counts['unknown_documents']} qrels naming unknown documents). "
              f"Runs of {DEPTH} hits, {DEPTH} candidates per side; measures by ir-measures (trec_eval). "
              f"`python benchmarks/bench_quality.py` ({result['seconds']:.0f} s, {time.strftime('%Y-%m-%d')}).", "",

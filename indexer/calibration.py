@@ -52,10 +52,11 @@ def val_at_far(positives: np.ndarray, negatives: np.ndarray, far: float) -> dict
 
 def pair_cosines(index, encoder, queries: dict[str, str], qrels: dict[str, dict[str, int]],
                  non_pairs_per_query: int = NON_PAIRS_PER_QUERY, seed: int = DEFAULT_SEED) -> tuple[np.ndarray, np.ndarray]:
-    """(positives [n_pairs], negatives [n_queries * non_pairs_per_query]) cosines from the index's vectors.
+    """(positives [n_pairs], negatives [n_queries * non_pairs_per_query]) cosines, as search scores them.
 
-    `index` is an EmbeddedIndex (`ids`, `vectors` [rows, dim] unit or zero rows); relevant documents absent
-    from it are skipped; a non-pair never uses a document judged relevant to its query.
+    `index` is an EmbeddedIndex (`ids`, `exact_scores(rows, vector)`: with passages a document's best
+    cosine over its whole vector and its passages, the score `--max-far` cuts); relevant documents
+    absent from it are skipped; a non-pair never uses a document judged relevant to its query.
     """
     row = {doc_id: n for n, doc_id in enumerate(index.ids)}
     qids = list(queries)
@@ -64,15 +65,15 @@ def pair_cosines(index, encoder, queries: dict[str, str], qrels: dict[str, dict[
     positives, negatives = [], []
     for qid, vector in zip(qids, vectors):
         relevant = {row[doc] for doc, rel in qrels.get(qid, {}).items() if rel > 0 and doc in row}
-        for doc_row in sorted(relevant):
-            positives.append(float(np.asarray(index.vectors[doc_row], dtype=np.float64) @ vector))
+        if relevant:
+            positives.extend(index.exact_scores(np.array(sorted(relevant)), vector).tolist())
         if len(relevant) >= len(row):
             continue
         drawn = rng.integers(0, len(row) - len(relevant), size=non_pairs_per_query)
         for skipped in sorted(relevant):  # map [0, rows - relevant) onto the rows that are not relevant
             drawn += drawn >= skipped
         drawn = np.sort(drawn)
-        negatives.extend((np.asarray(index.vectors[drawn], dtype=np.float64) @ vector).tolist())
+        negatives.extend(index.exact_scores(drawn, vector).tolist())
     if not positives:
         raise ValueError("no judged (query, relevant document) pair is in the index; check the qrels")
     return np.asarray(positives), np.asarray(negatives)

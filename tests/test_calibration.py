@@ -86,6 +86,26 @@ def test_pair_cosines(small_index):
     assert np.array_equal(negatives, again)
 
 
+def test_pair_cosines_of_a_passage_index_are_its_search_scores(tiny_model, tmp_path):
+    """With passages a document scores its best vector: calibration must see what --max-far cuts."""
+    from indexer.build import build_index
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("\n".join((DATA / "sample_corpus.jsonl").read_text().splitlines()[:120]) + "\n")
+    build_index(tiny_model, corpus, tmp_path / "index", n_trees=5, passages={"window": 12, "stride": 6, "limit": 2})
+    searcher = HybridSearcher.open(tmp_path / "index")
+    index = searcher.backend
+    queries = {f"q{n}": text for n, text in enumerate(["image library", "network tools", "python bindings"])}
+    qrels = {"q0": {index.ids[3]: 1}, "q1": {index.ids[7]: 1}, "q2": {index.ids[11]: 1}}
+    positives, negatives = pair_cosines(index, searcher.encoder, queries, qrels, non_pairs_per_query=30, seed=1)
+    vectors = searcher.encoder.encode(list(queries.values()), side="query")
+    search = [dict(index.semantic_all(vector, len(index.ids), float64=True)) for vector in vectors]
+    assert positives == approx([search[n][index.ids[row]] for n, row in enumerate((3, 7, 11))], abs=1e-9)
+    whole = [float(index.vectors[row] @ vectors[n]) for n, row in enumerate((3, 7, 11))]
+    assert all(p >= w - 1e-6 for p, w in zip(positives, whole)) and any(p > w + 1e-4 for p, w in zip(positives, whole))
+    assert negatives.shape == (90,)
+
+
 def test_min_similarity_drops_semantic_hits(small_index):
     searcher = HybridSearcher.open(small_index)
     query = "library for image processing"
@@ -122,6 +142,9 @@ def test_cli_calibrate_then_search_with_max_far(small_index, tmp_path):
 class FakeIndex:
     ids = ["a", "b", "c"]
     vectors = np.eye(3, dtype=np.float32)
+
+    def exact_scores(self, rows, vector):
+        return self.vectors[rows].astype(np.float64) @ vector
 
 
 class FakeEncoder:
