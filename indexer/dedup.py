@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from indexer.annoy_index import cosine_from_angular
+from indexer.embedded import PASSAGE_ITEMS_FACTOR
 
 EXACT_ROWS = 20_000
 BLOCK = 1024
@@ -67,15 +68,28 @@ def exact_neighbours(vectors: np.ndarray, k: int, threshold: float) -> dict[tupl
     return pairs
 
 
-def annoy_neighbours(annoy, vectors: np.ndarray, k: int, threshold: float, search_k: int) -> dict[tuple[int, int], float]:
-    """As `exact_neighbours`, the neighbours from an Annoy index (item i = row i); cosines re-scored exactly."""
+def annoy_neighbours(annoy, vectors: np.ndarray, k: int, threshold: float, search_k: int,
+                     passage_rows: np.ndarray | None = None) -> dict[tuple[int, int], float]:
+    """As `exact_neighbours`, the neighbours from an Annoy index (item i = row i); cosines re-scored exactly.
+
+    With passages (`passage_rows`: the document row of each passage item, numbered after the documents)
+    a document's own passages crowd its nearest items: Annoy is asked for PASSAGE_ITEMS_FACTOR times as
+    many, and a passage item stands for its document (compared by the documents' whole vectors)."""
+    count = len(vectors)
+    wanted = k + 1 if passage_rows is None else PASSAGE_ITEMS_FACTOR * (k + 1)
     pairs: dict[tuple[int, int], float] = {}
-    for row in range(len(vectors)):
+    for row in range(count):
         vector = np.asarray(vectors[row], dtype=np.float64)
         if not np.any(vector):
             continue
-        found, distances = annoy.get_nns_by_item(row, k + 1, search_k=search_k, include_distances=True)
-        others = [(other, cosine) for other, cosine in zip(found, cosine_from_angular(distances)) if other != row]
+        found, distances = annoy.get_nns_by_item(row, wanted, search_k=search_k, include_distances=True)
+        seen = {row}
+        others = []
+        for item, cosine in zip(found, cosine_from_angular(distances)):
+            other = item if item < count else int(passage_rows[item - count])
+            if other not in seen:            # a passage's cosine is not its document's: always re-scored
+                seen.add(other)
+                others.append((other, cosine if item < count else 1.0))
         for other, cosine in others[:k]:
             if cosine < threshold - 1e-4:
                 continue
@@ -87,7 +101,7 @@ def annoy_neighbours(annoy, vectors: np.ndarray, k: int, threshold: float, searc
 
 def near_duplicates(index, threshold: float = DEFAULT_THRESHOLD, k: int = DEFAULT_K,
                     exact: bool | None = None, search_k: int | None = None) -> list[Pair]:
-    """Near-duplicate pairs of an EmbeddedIndex (`ids`, `vectors`, `annoy`, `manifest`), best first.
+    """Near-duplicate pairs of an EmbeddedIndex (`ids`, `vectors`, `annoy`, `passages`, `manifest`), best first.
 
     `exact` (default: up to EXACT_ROWS documents) compares every pair of vectors; else Annoy with
     `search_k` (default SEARCH_K).
@@ -100,7 +114,8 @@ def near_duplicates(index, threshold: float = DEFAULT_THRESHOLD, k: int = DEFAUL
         found = {}
     else:
         search_k = SEARCH_K if search_k is None else search_k
-        found = annoy_neighbours(index.annoy.index, index.vectors, k, threshold, search_k)
+        found = annoy_neighbours(index.annoy.index, index.vectors, k, threshold, search_k,
+                                 None if index.passages is None else index.passages.rows)
     pairs = [Pair(index.ids[a], index.ids[b], round(cosine, 6)) for (a, b), cosine in found.items()]
     return sorted(pairs, key=lambda pair: (-pair.similarity, pair.a, pair.b))
 

@@ -9,6 +9,7 @@ import pytest
 
 from conftest import DATA
 from indexer.dedup import DEFAULT_THRESHOLD, Pair, dedup_threshold, exact_neighbours, near_duplicates
+from indexer.passages import parse_passages
 
 
 def test_exact_neighbours_by_hand():
@@ -27,9 +28,10 @@ def test_pairs_are_sorted_by_similarity_then_ids_each_once():
     assert pairs == [Pair("d", "a", 1.0), Pair("c", "a", 0.8), Pair("d", "c", 0.8), Pair("c", "b", 0.6)]
 
 
-@pytest.fixture(scope="module")
-def planted(tiny_model, tmp_path_factory):
-    """200 sample documents plus exact copies of 5 of them under new ids, indexed with the tiny model."""
+@pytest.fixture(scope="module", params=[None, "12:6:2"], ids=["one-vector", "passages"])
+def planted(tiny_model, tmp_path_factory, request):
+    """200 sample documents plus exact copies of 5 of them under new ids, indexed with the tiny model
+    (one vector per document, or with passages: their items share the Annoy trees)."""
     from indexer.build import build_index
     from indexer.embedded import EmbeddedIndex
 
@@ -38,7 +40,7 @@ def planted(tiny_model, tmp_path_factory):
     directory = tmp_path_factory.mktemp("dedup")
     corpus = directory / "corpus.jsonl"
     corpus.write_text("".join(json.dumps(record) + "\n" for record in records + copies))
-    build_index(tiny_model, corpus, directory / "index", n_trees=10)
+    build_index(tiny_model, corpus, directory / "index", n_trees=10, passages=parse_passages(request.param))
     return EmbeddedIndex.open(directory / "index"), [(record["id"], record["id"] + "-copy") for record in records[10:15]]
 
 
