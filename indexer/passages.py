@@ -28,6 +28,7 @@ PASSAGES_FILE = "passages.f32"
 PASSAGE_ROWS_FILE = "passage_rows.i32"
 PASSAGE_FILES = [PASSAGES_FILE, PASSAGE_ROWS_FILE]
 ROW_DTYPE = np.dtype("<i4")
+BEST_BLOCK = 16384   # passages scored at once by best_among (16 MB of float64 rows at 128 dims)
 
 
 DEFAULT_PASSAGES = "12:6:2"   # `dssm index build`'s default: chosen on the tuning half of debdesc-dev (BENCHMARKS.md)
@@ -135,14 +136,17 @@ class Passages:
         """`scores` [len(rows)] of the documents `rows` raised to their best passage cosine, in float64."""
         begin, end = self.spans(rows)
         scores = np.array(scores, dtype=np.float64)
-        has = end > begin
-        if not np.any(has):
-            return scores
-        lengths, firsts = end[has] - begin[has], begin[has]
-        offsets = np.r_[0, np.cumsum(lengths)[:-1]]                  # where each document's run starts
-        items = np.repeat(firsts - offsets, lengths) + np.arange(int(lengths.sum()))   # all their passages
-        cosines = np.asarray(self.vectors[items], dtype=np.float64) @ vector.astype(np.float64)
-        scores[has] = np.maximum(scores[has], np.maximum.reduceat(cosines, offsets))
+        vector = vector.astype(np.float64)
+        documents = np.flatnonzero(end > begin)
+        blocks = -(-int((end - begin).sum()) // BEST_BLOCK)              # about BEST_BLOCK passages each
+        for block in np.array_split(documents, max(blocks, 1)):
+            if not len(block):
+                continue
+            lengths, firsts = end[block] - begin[block], begin[block]
+            offsets = np.r_[0, np.cumsum(lengths)[:-1]]                  # where each document's run starts
+            items = np.repeat(firsts - offsets, lengths) + np.arange(int(lengths.sum()))   # all their passages
+            cosines = np.asarray(self.vectors[items], dtype=np.float64) @ vector
+            scores[block] = np.maximum(scores[block], np.maximum.reduceat(cosines, offsets))
         return scores
 
 

@@ -105,6 +105,24 @@ def test_annoy_hits_carry_their_documents_exact_best_passage(tiny_model, corpus,
     index.close()
 
 
+def test_best_among_scores_in_blocks_as_at_once(tiny_model, corpus, tmp_path, monkeypatch):
+    """A filter can keep every document: their passages are scored a block at a time, same result."""
+    import indexer.passages
+
+    build_index(tiny_model, corpus, tmp_path / "index", n_trees=5, passages=PASSAGES)
+    index = EmbeddedIndex.open(tmp_path / "index")
+    vector = load_encoder(tiny_model).encode([QUERIES[0]])[0]
+    rows = np.arange(len(index.ids))[::-1].copy()                   # any order
+    whole = np.asarray(index.vectors[rows], dtype=np.float64) @ vector.astype(np.float64)
+    at_once = index.passages.best_among(rows, whole, vector)
+    monkeypatch.setattr(indexer.passages, "BEST_BLOCK", 7)
+    blocked = index.passages.best_among(rows, whole, vector)
+    np.testing.assert_allclose(blocked, at_once, atol=1e-12)                  # BLAS sums in blocks
+    truth = dict(index.semantic_all(vector, len(index.ids), float64=True))
+    np.testing.assert_allclose(at_once, [truth[index.ids[row]] for row in rows], atol=1e-12)
+    index.close()
+
+
 def test_add_and_delete_keep_each_document_with_its_passages(tiny_model, tmp_path):
     lines = SAMPLE.read_text().splitlines()[:90]
     build_index(tiny_model, corpus_file(tmp_path / "a.jsonl", lines[:60]), tmp_path / "index", n_trees=5,
