@@ -69,24 +69,24 @@ def exact_neighbours(vectors: np.ndarray, k: int, threshold: float) -> dict[tupl
 
 
 def annoy_neighbours(annoy, vectors: np.ndarray, k: int, threshold: float, search_k: int,
-                     passage_rows: np.ndarray | None = None) -> dict[tuple[int, int], float]:
+                     passages=None) -> dict[tuple[int, int], float]:
     """As `exact_neighbours`, the neighbours from an Annoy index (item i = row i); cosines re-scored exactly.
 
-    With passages (`passage_rows`: the document row of each passage item, numbered after the documents)
-    a document's own passages crowd its nearest items: Annoy is asked for PASSAGE_ITEMS_FACTOR times as
+    With `passages` (indexer.passages.Passages: their items are numbered after the documents) a
+    document's own passages crowd its nearest items: Annoy is asked for PASSAGE_ITEMS_FACTOR times as
     many, and a passage item stands for its document (compared by the documents' whole vectors)."""
     count = len(vectors)
-    wanted = k + 1 if passage_rows is None else PASSAGE_ITEMS_FACTOR * (k + 1)
+    wanted = k + 1 if passages is None else PASSAGE_ITEMS_FACTOR * (k + 1)
     pairs: dict[tuple[int, int], float] = {}
     for row in range(count):
         vector = np.asarray(vectors[row], dtype=np.float64)
         if not np.any(vector):
             continue
         found, distances = annoy.get_nns_by_item(row, wanted, search_k=search_k, include_distances=True)
+        owners = found if passages is None else passages.item_rows(found, count).tolist()
         seen = {row}
         others = []
-        for item, cosine in zip(found, cosine_from_angular(distances)):
-            other = item if item < count else int(passage_rows[item - count])
+        for item, other, cosine in zip(found, owners, cosine_from_angular(distances)):
             if other not in seen:            # a passage's cosine is not its document's: always re-scored
                 seen.add(other)
                 others.append((other, cosine if item < count else 1.0))
@@ -114,8 +114,7 @@ def near_duplicates(index, threshold: float = DEFAULT_THRESHOLD, k: int = DEFAUL
         found = {}
     else:
         search_k = SEARCH_K if search_k is None else search_k
-        found = annoy_neighbours(index.annoy.index, index.vectors, k, threshold, search_k,
-                                 None if index.passages is None else index.passages.rows)
+        found = annoy_neighbours(index.annoy.index, index.vectors, k, threshold, search_k, index.passages)
     pairs = [Pair(index.ids[a], index.ids[b], round(cosine, 6)) for (a, b), cosine in found.items()]
     return sorted(pairs, key=lambda pair: (-pair.similarity, pair.a, pair.b))
 

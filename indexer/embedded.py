@@ -131,18 +131,12 @@ class EmbeddedIndex:
         if self.passages is None:
             rows, cosines = self.annoy.search(vector, wanted, search_k)
         else:
-            rows, _ = self.fold_passages(*self.annoy.search(vector, PASSAGE_ITEMS_FACTOR * wanted, search_k))
+            items, _ = self.annoy.search(vector, PASSAGE_ITEMS_FACTOR * wanted, search_k)
+            rows = np.unique(self.passages.item_rows(items, len(self.ids)))
         if (exact or self.passages is not None) and len(rows):
             cosines = self.exact_scores(rows, vector)
         rows, cosines = top_rows(rows, cosines, k)              # hundreds of folded documents: keep k first
         return Hits([self.ids[row] for row in rows], cosines).top(k)
-
-    def fold_passages(self, items: np.ndarray, cosines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Annoy items (documents, then passages after them) -> (document rows, best cosine of each)."""
-        rows = np.where(items < len(self.ids), items, self.passages.rows[np.maximum(items - len(self.ids), 0)])
-        order = np.lexsort((-cosines, rows))
-        first = np.r_[True, rows[order][1:] != rows[order][:-1]]
-        return rows[order][first], cosines[order][first]
 
     def exact_scores(self, rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
         """float64 cosines of `rows` with their stored vectors, best passage included."""

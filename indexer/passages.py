@@ -124,6 +124,12 @@ class Passages:
         scores[self.owners] = np.maximum(scores[self.owners], np.maximum.reduceat(cosines, self.firsts))
         return scores
 
+    def item_rows(self, items, documents: int) -> np.ndarray:
+        """Annoy items (the `documents` rows first, then the passages numbered after them) -> the
+        document row of each."""
+        items = np.asarray(items, dtype=np.int64)
+        return np.where(items < documents, items, self.rows[np.maximum(items - documents, 0)])
+
     def spans(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(begin, end) [len(rows)]: the passages of document rows[i] are begin[i]:end[i]."""
         return np.searchsorted(self.rows, rows, "left"), np.searchsorted(self.rows, rows, "right")
