@@ -92,6 +92,7 @@ def step_times(into: list[float]):
 
         def on_train_batch_end(self, batch, logs=None):
             now = time.perf_counter()
+            batch = min(batch, (self.params.get("steps") or batch + 1) - 1)   # a short last call: its real last step
             if self.last is not None:
                 into.append((now - self.last[0]) / (batch - self.last[1]))
             self.last = (now, batch)

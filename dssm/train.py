@@ -83,7 +83,9 @@ class Throughput(keras.callbacks.Callback):
         self.started, self.seen, self.rate = time.perf_counter(), 0, 0.0
 
     def on_train_batch_end(self, batch, logs=None):
-        self.seen = (batch + 1) * self.batch_size         # `batch`: the last step run (several per call)
+        # `batch`: the last step of the call (several per call); Keras names step + 7 even when the
+        # epoch's last call runs fewer, so it is capped at the epoch's steps
+        self.seen = min(batch + 1, self.params.get("steps") or batch + 1) * self.batch_size
         self.rate = self.seen / max(time.perf_counter() - self.started, 1e-9)
         if logs is not None:
             logs["triplets_per_s"] = self.rate

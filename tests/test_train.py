@@ -151,3 +151,14 @@ def test_teacher_vectors_are_distilled_and_checked(small_pairs, tmp_path):
     np.save(teacher / "queries.npy", np.zeros((pairs - 1, 8), dtype=np.float32))
     with pytest.raises(ValueError, match="encode the pairs and corpus files in order"):
         train(*args, verbose=0, log=lambda *_: None, teacher_dir=str(teacher))
+
+
+def test_throughput_counts_the_steps_run_when_a_call_runs_several():
+    """10 steps at 8 per call: Keras names step 15 as the end of the second call, which ran 2."""
+    from dssm.train import Throughput
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse", steps_per_execution=8)
+    throughput = Throughput(4)
+    model.fit(np.zeros((40, 2)), np.zeros(40), batch_size=4, epochs=1, verbose=0, callbacks=[throughput])
+    assert throughput.seen == 40 and throughput.rate > 0
