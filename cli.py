@@ -166,8 +166,9 @@ def index_summary(manifest: dict, seconds: float, out) -> str:
     passages = manifest.get("passages")
     spec = ":".join(str(value) for value in passage_config(passages).values()) if passages else ""
     beside = f", {passages['count']:,} passages of {spec}" if passages else ""
+    analysis = manifest["bm25"].get("analyzer", "simple")
     return (f"{out}: {counts['documents']:,} documents ({counts['zero_vectors']:,} without features){beside}, "
-            f"{size / 1e6:.1f} MB, in {seconds:.1f} s")
+            f"BM25 analyzer {analysis}, {size / 1e6:.1f} MB, in {seconds:.1f} s")
 
 
 def tagging_options(command):
@@ -205,6 +206,9 @@ def index() -> None:
                    "document scores its best passage or its whole vector (MaxP), in the embedded index and in "
                    "Elasticsearch (nested kNN; the plugin's dssm_embed ingest processor reads the spec from the index). "
                    "none: one vector per document (less than half the size).")
+@click.option("--analyzer", default="english", show_default=True, type=click.Choice(["english", "russian", "simple"]),
+              help="Lexical analysis of the BM25 side (documents and queries): the featuriser's tokens, stop "
+                   "words and Snowball stems of the language; simple: tokens only. Recorded in the index.")
 @click.option("--quiet", is_flag=True, help="No progress line.")
 @click.option("--es-index", help="Also (or, without --out, only) build this Elasticsearch alias: a new NAME-<timestamp> index, then an atomic alias swap.")
 @click.option("--es-url", help="Elasticsearch URL (default $DSSM_ES_URL or http://127.0.0.1:9200); credentials from DSSM_ES_API_KEY or DSSM_ES_USER/DSSM_ES_PASSWORD, CA from DSSM_ES_CA_CERTS.")
@@ -217,8 +221,8 @@ def index() -> None:
 @click.option("--rejects", type=click.Path(dir_okay=False), help="JSONL file for rejected documents (default ./<es index>.rejects.jsonl).")
 @tagging_options
 @user_errors
-def index_build(model, corpus, out, n_trees, search_k, on_duplicate, on_disk_build, batch_size, passages, quiet,
-                with_tags, tag_k, tag_min_similarity, **es_options):
+def index_build(model, corpus, out, n_trees, search_k, on_duplicate, on_disk_build, batch_size, passages, analyzer,
+                quiet, with_tags, tag_k, tag_min_similarity, **es_options):
     """Encode CORPUS with MODEL and write an embedded index to OUT."""
     import time
 
@@ -237,7 +241,7 @@ def index_build(model, corpus, out, n_trees, search_k, on_duplicate, on_disk_bui
     start, progress = time.perf_counter(), ProgressPrinter(quiet)
     manifest = build_index(model, corpus, out, n_trees=n_trees, search_k=search_k, on_duplicate=on_duplicate,
                            on_disk_build=on_disk_build, batch_size=batch_size, progress=progress, tagging=tagging,
-                           passages=passages)
+                           passages=passages, analyzer_name=analyzer)
     progress.finish()
     click.echo(index_summary(manifest, time.perf_counter() - start, out))
     if es_connection is not None:
@@ -250,10 +254,12 @@ def index_build(model, corpus, out, n_trees, search_k, on_duplicate, on_disk_bui
 @click.option("--model", type=click.Path(file_okay=False), help="Model directory (default: the one the index was built with).")
 @click.option("--on-duplicate", default="error", show_default=True,
               help="Ids already indexed or repeated: error | last (replace) | first (keep the indexed one).")
+@click.option("--analyzer", type=click.Choice(["english", "russian", "simple"]),
+              help="Refuse the update unless the index was built with this lexical analyzer (default: use the index's).")
 @click.option("--quiet", is_flag=True, help="No progress line.")
 @tagging_options
 @user_errors
-def index_add(index_dir, corpus, model, on_duplicate, quiet, with_tags, tag_k, tag_min_similarity):
+def index_add(index_dir, corpus, model, on_duplicate, analyzer, quiet, with_tags, tag_k, tag_min_similarity):
     """Add (or replace) documents without re-encoding the rest; BM25 and Annoy are rebuilt.
 
     New documents are tagged with --with-tags, else as the index was (its build's --with-tags), if it was."""
@@ -263,7 +269,7 @@ def index_add(index_dir, corpus, model, on_duplicate, quiet, with_tags, tag_k, t
 
     start, progress = time.perf_counter(), ProgressPrinter(quiet)
     manifest = add_documents(index_dir, corpus, model_dir=model, on_duplicate=on_duplicate, progress=progress,
-                             tagging=tagging_of(with_tags, tag_k, tag_min_similarity))
+                             tagging=tagging_of(with_tags, tag_k, tag_min_similarity), analyzer_name=analyzer)
     progress.finish()
     click.echo(index_summary(manifest, time.perf_counter() - start, index_dir))
 

@@ -28,6 +28,8 @@ SECTIONS = [
     ("gpu", "Training throughput on an accelerator (KERAS_BACKEND=jax)", None),
     ("quality", "Retrieval quality on debdesc-dev (dev queries)", [sys.executable, "benchmarks/bench_quality.py"]),
     ("ablation", "Negative-strategy ablation (debdesc-dev)", None),
+    ("lexical", "Lexical analysis: the embedded BM25 beside bm25s (debdesc-dev)",
+     [sys.executable, "benchmarks/bench_lexical.py"]),
     ("search", "Embedded index and hybrid search", [sys.executable, "benchmarks/bench_search.py"]),
     ("scale", "Annoy recall/latency and the 1M-document build", None),
     ("peers", "Peers: BM25 and MiniLM beside the DSSM (debdesc-dev)", None),

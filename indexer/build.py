@@ -35,6 +35,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from dssm.export import replace_directory
+from indexer.analysis import DEFAULT_ANALYZER, analyzer, check_analyzer, index_analyzer
 from indexer.annoy_index import ANNOY_FILE, DEFAULT_N_TREES, DEFAULT_SEARCH_K, METRIC, SEED, build_annoy
 from indexer.documents import Document, iter_documents, scan_ids
 from indexer.lexical import Bm25Builder, bm25_files
@@ -104,16 +105,17 @@ def encode_into(documents: Iterable[Document], encoder, store: DocumentStore, wr
             progress(len(batch))
 
 
-def finish(tmp: Path, ids: list[str], store: DocumentStore, model: dict, annoy: dict,
+def finish(tmp: Path, ids: list[str], store: DocumentStore, model: dict, annoy: dict, analysis,
            carried: dict | None = None, passages: PassageWriter | None = None) -> dict:
     """Write ids, BM25 (from the store, in row order), Annoy (from the vector file, and the passage
     file after it) and the manifest.
 
+    analysis: the lexical analyzer (indexer/analysis.py) of the BM25 side.
     carried: manifest sections kept from the index being updated (tuned fusion, calibration).
     """
     store.commit()
     write_ids(tmp / IDS_FILE, ids)
-    builder = Bm25Builder()
+    builder = Bm25Builder(analysis)
     for doc in store.documents(ids):
         builder.add(doc.encoder_text())
     store.close()
@@ -153,13 +155,15 @@ def open_tagging(tagging: dict | None, encoder):
 def build_index(model_dir: str | Path, corpus: str | Path, out: str | Path, *, encoder=None,
                 n_trees: int = DEFAULT_N_TREES, search_k: int = DEFAULT_SEARCH_K, on_duplicate: str = "error",
                 on_disk_build: bool = False, batch_size: int = BATCH_SIZE,
-                progress: Progress | None = None, tagging: dict | None = None, passages: dict | None = None) -> dict:
+                progress: Progress | None = None, tagging: dict | None = None, passages: dict | None = None,
+                analyzer_name: str = DEFAULT_ANALYZER) -> dict:
     """Build an index of `corpus` with the model at `model_dir` into `out`; returns the manifest.
 
+    analyzer_name: the BM25 side's analysis (indexer/analysis.py: english, russian, simple).
     tagging: `{"index": tag index dir, "k", "min_similarity"}` to store each document's predicted tags.
     passages: `{"window", "stride"}` (indexer/passages.py) to encode each document's passages too.
     """
-    out, annoy = Path(out), annoy_params(n_trees, search_k, on_disk_build)
+    out, annoy, analysis = Path(out), annoy_params(n_trees, search_k, on_disk_build), analyzer(analyzer_name)
     if encoder is None:
         from dssm.export import load_encoder
         encoder = load_encoder(model_dir)
@@ -177,8 +181,8 @@ def build_index(model_dir: str | Path, corpus: str | Path, out: str | Path, *, e
         encode_into(iter_documents(corpus, on_duplicate, keep), encoder, store, writer, batch_size, progress,
                     tagger=tagger, passages=passage_writer)
         writer.close()
-        manifest = finish(tmp, writer.ids, store, model, annoy, {"tagging": tagger.describe()} if tagger else None,
-                          passage_writer)
+        manifest = finish(tmp, writer.ids, store, model, annoy, analysis,
+                          {"tagging": tagger.describe()} if tagger else None, passage_writer)
     return manifest
 
 
@@ -211,19 +215,22 @@ def rewrite_index(index_dir: Path, manifest: dict, ids: list[str], vectors: np.n
         carried = {key: manifest[key] for key in (*SECTIONS, "tagging") if key in manifest}   # same model: still valid
         if tagger is not None:
             carried["tagging"] = tagger.describe()
-        return finish(tmp, writer.ids, store, manifest["model"], annoy, carried, passages)
+        return finish(tmp, writer.ids, store, manifest["model"], annoy, index_analyzer(manifest["bm25"]), carried,
+                      passages)
 
 
 def add_documents(index_dir: str | Path, corpus: str | Path, *, model_dir: str | Path | None = None,
                   encoder=None, on_duplicate: str = "error", batch_size: int = BATCH_SIZE,
-                  progress: Progress | None = None, tagging: dict | None = None) -> dict:
+                  progress: Progress | None = None, tagging: dict | None = None,
+                  analyzer_name: str | None = None) -> dict:
     """Add the documents of `corpus`; ids already in the index are refused unless on_duplicate is
     'last' (the new document replaces the old) or 'first' (the indexed one is kept).
 
     tagging: as for `build_index`; None tags new documents as the index's `tagging` section says, if any.
+    analyzer_name: None keeps the index's analyzer; another name than the index's is refused.
     """
     index_dir = Path(index_dir)
-    read_manifest(index_dir)  # a clear error for a missing index before taking its lock
+    check_analyzer(read_manifest(index_dir)["bm25"], analyzer_name, index_dir)  # before taking the lock
     with index_lock(index_dir):
         return add_locked(index_dir, corpus, model_dir, encoder, on_duplicate, batch_size, progress, tagging)
 

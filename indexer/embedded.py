@@ -23,6 +23,7 @@ import numpy as np
 from indexer.annoy_index import ANNOY_FILE, AnnoySearcher
 from indexer.build import STORE_FILE
 from indexer.hits import Hits
+from indexer.analysis import index_analyzer
 from indexer.lexical import Bm25Index
 from indexer.manifest import read_manifest, verify_files
 from indexer.passages import open_passages, passage_config, passage_texts
@@ -58,7 +59,7 @@ class EmbeddedIndex:
         self.ids = read_ids(directory / IDS_FILE)
         self.dim = manifest["model"]["dim"]
         self.vectors = open_vectors(directory / VECTORS_FILE, len(self.ids), self.dim)
-        self.bm25 = Bm25Index.open(directory, len(self.ids))
+        self.bm25 = Bm25Index.open(directory, len(self.ids), index_analyzer(manifest["bm25"]))
         self.annoy = AnnoySearcher(directory / ANNOY_FILE, self.dim, manifest["annoy"]["items"])
         self.passages = open_passages(directory, manifest)
         self.store = DocumentStore.open(directory / STORE_FILE)

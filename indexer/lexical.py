@@ -13,9 +13,10 @@ query scores every document that holds any query word. Its incremental updates d
 change to the corpus changes idf and avgdl, and the Annoy side is rebuilt on every change anyway; the
 matrix is rebuilt from the document store (`indexer/store.py`) in a few seconds.
 
-Text is cut into tokens as the featuriser does (NFKC, casefold, runs of `[\\p{L}\\p{N}\\p{M}]`), so
-there is no query syntax at all: `C++`, `foo AND`, quotes, `*`, `NEAR` are just words, and a query with
-no token (punctuation only) has no lexical hits.
+Documents and queries go through the index's analyzer (`indexer/analysis.py`: the featuriser's tokens,
+stop words, Snowball stems; `english` by default, recorded as `bm25.analyzer`), so there is no query
+syntax at all: `C++`, `foo AND`, quotes, `*`, `NEAR` are just words, and a query with no term
+(punctuation or stop words only) has no lexical hits.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from typing import Iterable
 import numpy as np
 
 from dssm.bm25 import B, K1, idf
-from dssm.featurise import tokenise as tokenize
+from indexer.analysis import DEFAULT_ANALYZER, Analyzer, analyzer
 
 FILES = {"terms": "bm25.terms.txt", "indptr": "bm25.indptr.npy", "rows": "bm25.rows.npy",
          "impacts": "bm25.impacts.npy"}
@@ -37,13 +38,14 @@ FILES = {"terms": "bm25.terms.txt", "indptr": "bm25.indptr.npy", "rows": "bm25.r
 class Bm25Builder:
     """Collects term counts document by document (in index-row order), then writes the matrix."""
 
-    def __init__(self) -> None:
+    def __init__(self, analysis: Analyzer | None = None) -> None:
+        self.analyzer = analysis or analyzer(DEFAULT_ANALYZER)
         self.vocabulary: dict[str, int] = {}
         self.term_ids, self.doc_rows, self.counts = array("i"), array("i"), array("f")
         self.lengths = array("i")
 
     def add(self, text: str) -> None:
-        row, terms = len(self.lengths), tokenize(text)
+        row, terms = len(self.lengths), self.analyzer.analyze(text)
         for term, count in Counter(terms).items():
             self.term_ids.append(self.vocabulary.setdefault(term, len(self.vocabulary)))
             self.doc_rows.append(row)
@@ -69,21 +71,24 @@ class Bm25Builder:
         np.save(directory / FILES["indptr"], indptr)
         np.save(directory / FILES["rows"], rows[order])
         np.save(directory / FILES["impacts"], impacts[order].astype(np.float32))
-        return {"k1": k1, "b": b, "documents": n_docs, "terms": len(terms), "average_length": average}
+        return {"k1": k1, "b": b, "analyzer": self.analyzer.name, "documents": n_docs, "terms": len(terms),
+                "average_length": average}
 
 
 class Bm25Index:
     """`search(query, k) -> (rows int64 [<=k], scores float64 [<=k])`, best first, ties kept by row."""
 
     def __init__(self, terms: list[str], indptr: np.ndarray, rows: np.ndarray, impacts: np.ndarray,
-                 n_docs: int) -> None:
+                 n_docs: int, analysis: Analyzer) -> None:
         self.terms, self.indptr, self.rows, self.impacts, self.n_docs = terms, indptr, rows, impacts, n_docs
+        self.analyzer = analysis
 
     @classmethod
-    def open(cls, directory: Path, n_docs: int) -> "Bm25Index":
+    def open(cls, directory: Path, n_docs: int, analysis: Analyzer) -> "Bm25Index":
+        """The matrix in `directory`, queried through `analysis` (the analyzer it was built with)."""
         text = (directory / FILES["terms"]).read_text(encoding="utf-8")
         load = {name: np.load(directory / FILES[name], mmap_mode="r") for name in ("indptr", "rows", "impacts")}
-        return cls(text.split("\n") if text else [], load["indptr"], load["rows"], load["impacts"], n_docs)
+        return cls(text.split("\n") if text else [], load["indptr"], load["rows"], load["impacts"], n_docs, analysis)
 
     def term_id(self, term: str) -> int | None:
         position = bisect_left(self.terms, term)
@@ -91,7 +96,7 @@ class Bm25Index:
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 of every document for `query`: float64 [n_docs] (all zero when no term matches)."""
-        found = (self.term_id(term) for term in dict.fromkeys(tokenize(query)))
+        found = (self.term_id(term) for term in dict.fromkeys(self.analyzer.analyze(query)))
         spans = [(int(self.indptr[t]), int(self.indptr[t + 1])) for t in found if t is not None]
         if not spans:
             return np.zeros(self.n_docs)
@@ -111,9 +116,9 @@ class Bm25Index:
         return matching, scores[matching]
 
 
-def build_bm25(texts: Iterable[str], directory: Path) -> dict:
+def build_bm25(texts: Iterable[str], directory: Path, analysis: Analyzer | None = None) -> dict:
     """Index `texts` (one per index row, in order) into `directory`; returns the manifest parameters."""
-    builder = Bm25Builder()
+    builder = Bm25Builder(analysis)
     for text in texts:
         builder.add(text)
     return builder.save(directory)

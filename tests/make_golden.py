@@ -4,7 +4,9 @@
 - tiny_model/: a small exported model (random but fixed weights), FORMAT.md section 2;
 - query_vectors.json: texts -> query and document vectors of tiny_model (numpy encoder);
 - passage_cases.json: (title, text, W:S[:N]) -> passage texts (indexer/passages.py; the plugin's
-  dssm_embed processor cuts the same windows).
+  dssm_embed processor cuts the same windows);
+- analysis_cases.json: (analyzer, text) -> BM25 terms (indexer/analysis.py; the plugin's dssm_english,
+  dssm_russian and dssm_simple Elasticsearch analyzers give the same terms).
 Only regenerate after an intended format change (then bump format_version).
 """
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from dssm.config import FeaturiserConfig, TowerConfig
 from dssm.export import load_encoder, random_weights, save_model
 from dssm.featurise import Featuriser
+from indexer.analysis import ANALYZERS, analyzer
 from indexer.passages import parse_passages, passage_texts
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -62,6 +65,30 @@ def main() -> None:
         "model": "tiny_model", "fingerprint": encoder.fingerprint,
         "cases": [{"text": t, "query": q.tolist(), "document": d.tolist()} for t, q, d in zip(TEXTS, queries, documents)]})
     write(GOLDEN / "passage_cases.json", {"note": "indexer/passages.py passage_texts", "cases": passage_cases()})
+    write_analysis_cases()
+
+
+ANALYSIS_TEXTS = [
+    "The quick brown foxes are jumping over the lazy dogs",
+    "Running runners ran; libraries, generalization, organizational hopefulness",
+    "Utilities for the management of Debian packages (and their dependencies)",
+    "It's the user's choice: don't, won't, can't",
+    "C++ bindings to libcurl 7.88 for Tcl/Tk, version 2.0-beta",
+    "Fonts, FONTS and fonting; the caresses and ponies were agreed",
+    "Straße STRASSE naïve café résumé ﬁne",
+    "Привет, мир! Это быстрые тесты для поиска и стемминга русских слов",
+    "Библиотеки, программы и утилиты для работы с базами данных",
+    "Ёлка, ёжики и её объявления; красивейший, красивее, красивые",
+    "日本語 の テキスト 😀 emoji 🎉 words x² ½",
+    "", "!!!???", "a an and the of", "и в во не что",
+    " ".join(f"w{n}" for n in range(40)),
+]
+
+
+def write_analysis_cases() -> None:
+    cases = [{"analyzer": name, "text": text, "terms": analyzer(name).analyze(text)}
+             for name in sorted(ANALYZERS) for text in ANALYSIS_TEXTS]
+    write(GOLDEN / "analysis_cases.json", {"note": "indexer/analysis.py Analyzer.analyze", "cases": cases})
 
 
 PASSAGE_SPECS = ["2:1", "3:2", "4:4", "4:3:2", "12:6:2", "5:2:1"]

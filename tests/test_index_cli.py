@@ -160,3 +160,40 @@ def test_add_and_delete(tiny_model, tmp_path):
 def test_help(command):
     result = run(*command, "--help")
     assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_analyzer_is_recorded_used_by_search_and_checked_on_add(tiny_model, tmp_path):
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text('{"id": "a", "title": "a", "text": "a library of running compilers"}\n'
+                      '{"id": "b", "title": "b", "text": "the fonts of the desktop"}\n')
+    english, simple = tmp_path / "english", tmp_path / "simple"
+    result = run("index", "build", "--model", tiny_model, "--corpus", corpus, "--out", english, "--quiet")
+    assert result.exit_code == 0 and "BM25 analyzer english" in result.output
+    assert json.loads((english / "manifest.json").read_text())["bm25"]["analyzer"] == "english"
+    assert run("index", "build", "--model", tiny_model, "--corpus", corpus, "--out", simple, "--quiet",
+               "--analyzer", "simple").exit_code == 0
+    lexical = ("search", "--mode", "lexical", "--json", "libraries")
+    assert json.loads(run(*lexical[:1], "--index", english, *lexical[1:]).output.splitlines()[0])["id"] == "a"
+    assert run(*lexical[:1], "--index", simple, *lexical[1:]).output.strip() == ""  # no stemming: no match
+    (tmp_path / "new.jsonl").write_text('{"id": "c", "title": "c", "text": "compiled fonts"}\n')
+    result = run("index", "add", "--index", english, "--corpus", tmp_path / "new.jsonl", "--analyzer", "russian")
+    assert result.exit_code == 2 and "analysed with 'english', not 'russian'" in result.output
+    assert run("index", "add", "--index", english, "--corpus", tmp_path / "new.jsonl", "--quiet").exit_code == 0
+    assert json.loads((english / "manifest.json").read_text())["bm25"]["analyzer"] == "english"  # kept
+    result = run("index", "build", "--model", tiny_model, "--corpus", corpus, "--out", english, "--analyzer", "klingon")
+    assert result.exit_code == 2 and "klingon" in result.output
+
+
+def test_an_index_without_a_recorded_analyzer_reads_as_simple(tiny_model, tmp_path):
+    from indexer.build import build_index
+    from indexer.manifest import MANIFEST_FILE
+
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text('{"id": "a", "title": "a", "text": "the running compilers"}\n')
+    build_index(tiny_model, corpus, tmp_path / "i", analyzer_name="simple")
+    path = tmp_path / "i" / MANIFEST_FILE
+    manifest = json.loads(path.read_text())
+    del manifest["bm25"]["analyzer"]  # an index built before analyzers were recorded
+    path.write_text(json.dumps(manifest))
+    result = run("search", "--index", tmp_path / "i", "--mode", "lexical", "--json", "the")
+    assert json.loads(result.output.splitlines()[0])["id"] == "a"  # `the` is a stop word only in english

@@ -7,15 +7,17 @@ import numpy as np
 import pytest
 from pytest import approx
 
-from indexer.lexical import Bm25Index, build_bm25, tokenize
+from indexer.analysis import analyzer
+from indexer.lexical import Bm25Index, build_bm25
 
 TEXTS = ["GNU C and C++ compiler", "C, C++ and Objective-C compiler based on LLVM",
          "interactive high-level object-oriented language", "NEAR protocol tools AND utilities"]
 
 
-def open_bm25(tmp_path, texts):
-    params = build_bm25(texts, tmp_path)
-    return Bm25Index.open(tmp_path, params["documents"]), params
+def open_bm25(tmp_path, texts, analysis="simple"):
+    params = build_bm25(texts, tmp_path, analyzer(analysis))
+    assert params["analyzer"] == analysis
+    return Bm25Index.open(tmp_path, params["documents"], analyzer(analysis)), params
 
 
 def test_bm25_formula_by_hand(tmp_path):
@@ -45,17 +47,30 @@ def test_ties_at_the_cut_are_all_returned(tmp_path):
     assert sorted(rows) == [0, 1] and scores[0] == scores[1]
 
 
-def test_tokenize_like_the_featuriser():
-    assert tokenize("C++ and Foo-bar, ÉTÉ ﬁ") == ["c", "and", "foo", "bar", "été", "fi"]
+def test_simple_analysis_is_the_featurisers_tokens():
+    assert analyzer("simple").analyze("C++ and Foo-bar, ÉTÉ ﬁ") == ["c", "and", "foo", "bar", "été", "fi"]
 
 
+def test_english_index_matches_other_forms_of_a_word(tmp_path):
+    texts = ["a library for running compilers", "the fonts of the desktop"]
+    index, params = open_bm25(tmp_path, texts, "english")
+    rows, _ = index.search("libraries that run a compiler", k=5)
+    assert list(rows) == [0]
+    assert list(index.search("font", k=5)[0]) == [1]
+    assert index.search("the of a", k=5)[0].size == 0  # stop words only: no lexical hit
+    (tmp_path / "simple").mkdir()
+    simple, _ = open_bm25(tmp_path / "simple", texts, "simple")
+    assert simple.search("libraries", k=5)[0].size == 0  # without stemming the forms differ
+
+
+@pytest.mark.parametrize("analysis", ["simple", "english", "russian"])
 @pytest.mark.parametrize("query", [
     "C++", "foo AND", "AND", "OR", "NOT", "NEAR", "NEAR(a b)", '"unbalanced', "'single", "(", ")",
     "a*", "*", "title:gcc", "^gcc", "-x", "+y", "{title}: c", 'say "hello" (world) OR', "\\", "\x00",
     "日本語", "e\u0301", "\u0301", "🙂 gcc", "x" * 10000,
 ])
-def test_user_text_never_raises(tmp_path, query):
-    index, _ = open_bm25(tmp_path, TEXTS)
+def test_user_text_never_raises(tmp_path, query, analysis):
+    index, _ = open_bm25(tmp_path, TEXTS, analysis)
     rows, scores = index.search(query, k=5)
     assert len(rows) == len(scores) <= 5
 
