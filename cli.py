@@ -63,6 +63,13 @@ def main() -> None:
 @click.option("--teacher-gamma", default=10.0, show_default=True, type=float, help="Sharpness of the teacher's in-batch softmax (with --teacher).")
 @click.option("--tag-weight", default=0.2, show_default=True, type=float,
               help="Loss weight of a batch of (text, tag) pairs beside search pairs (lower: better search, worse tags).")
+@click.option("--pseudo-queries", default="none", show_default=True,
+              help="With --corpus, also learn from pseudo-queries cut from every corpus document: a comma list of "
+                   "first-sentence, span, title (dssm/pseudo.py), or none.")
+@click.option("--pseudo-weight", default=1.0, show_default=True, type=float,
+              help="Loss weight of a batch of (pseudo-query, document) pairs beside labelled pairs.")
+@click.option("--init", "init_dir", type=click.Path(file_okay=False),
+              help="Start from this model's weights (same --layers, --buckets, --max-features, --word-ngrams).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Model directory to write.")
 @click.option("--loss", default="softmax", show_default=True, help="softmax (DSSM) | triplet.")
 @click.option("--negatives", default="batch-all", show_default=True,
@@ -78,6 +85,8 @@ def main() -> None:
 @click.option("--epochs", default=12, show_default=True, type=int)
 @click.option("--batch-size", default=512, show_default=True, type=int)
 @click.option("--lr", "learning_rate", default=2e-3, show_default=True, type=float, help="Adam learning rate.")
+@click.option("--table-lr-scale", default=1.0, show_default=True, type=float,
+              help="lazy-adam: the trigram table learns at this many times --lr (its rows see few updates each).")
 @click.option("--optimizer", default="lazy-adam", show_default=True,
               help="lazy-adam (updates only the trigram rows each batch touches: faster on CPU) | adam.")
 @click.option("--layers", default="300,300,128", show_default=True, callback=int_list, help="Tower layer sizes.")
@@ -92,8 +101,8 @@ def main() -> None:
 @click.option("--skip-missing", is_flag=True, help="Skip pairs naming doc ids absent from the corpus.")
 @click.option("--quiet", is_flag=True, help="One line per epoch instead of a progress bar.")
 @user_errors
-def train(pairs, corpus, tags, teacher, out, layers, buckets, max_features, word_ngrams, asymmetric, resume, skip_missing, quiet,
-          **hyper):
+def train(pairs, corpus, tags, teacher, init_dir, out, layers, buckets, max_features, word_ngrams, asymmetric, resume,
+          skip_missing, quiet, **hyper):
     """Train a DSSM on (query, relevant document) pairs and/or (text, tag) pairs; export it to OUT."""
     from dssm.config import FeaturiserConfig, TowerConfig, TrainConfig
 
@@ -103,9 +112,54 @@ def train(pairs, corpus, tags, teacher, out, layers, buckets, max_features, word
     from dssm.train import train as run_training                      # imports TensorFlow
 
     result = run_training(pairs, corpus, out, featuriser, tower, config, resume=resume,
-                          skip_missing=skip_missing, verbose=2 if quiet else 1, log=click.echo, tags_path=tags, teacher_dir=teacher)
+                          skip_missing=skip_missing, verbose=2 if quiet else 1, log=click.echo, tags_path=tags,
+                          teacher_dir=teacher, init_dir=init_dir)
     best = max(result.history.get("val_mrr_at_10", [float("nan")]))
     click.echo(f"trained {result.epochs_run} epochs; best validation MRR@10 {best:.4f}; fingerprint {result.fingerprint}")
+
+
+def adapt_options(command):
+    """`dssm adapt`'s options, shared by `dssm index build --adapt` (defaults: dssm.config.ADAPT_DEFAULTS)."""
+    from dssm.config import ADAPT_DEFAULTS
+
+    options = [
+        click.option("--pseudo-queries", default=ADAPT_DEFAULTS["pseudo_queries"], show_default=True,
+                     help="Pseudo-query kinds cut from each document: first-sentence, span, title (dssm/pseudo.py)."),
+        click.option("--adapt-epochs", "epochs", default=ADAPT_DEFAULTS["epochs"], show_default=True, type=int,
+                     help="Epochs of adaptation."),
+        click.option("--adapt-lr", "learning_rate", default=ADAPT_DEFAULTS["learning_rate"], show_default=True,
+                     type=float, help="Adam learning rate of adaptation."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def run_adaptation(model, corpus, out, quiet, **hyper):
+    from dssm.config import adapt_config
+    from dssm.train import adapt as adapt_model                      # imports TensorFlow
+
+    result = adapt_model(model, corpus, out, adapt_config(**hyper), verbose=2 if quiet else 1, log=click.echo)
+    best = max(result.history.get("val_mrr_at_10", [float("nan")]))
+    click.echo(f"adapted {model} to {corpus} in {result.epochs_run} epochs; validation MRR@10 on held-out documents' "
+               f"pseudo-queries {best:.4f}; fingerprint {result.fingerprint}")
+
+
+@main.command()
+@click.option("--model", required=True, type=click.Path(file_okay=False), help="The trained model to adapt (dssm train --out).")
+@click.option("--corpus", required=True, type=click.Path(dir_okay=False), help="JSONL {id, title, text}: the new domain's documents, no queries needed.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Model directory to write (the adapted model).")
+@adapt_options
+@click.option("--batch-size", default=512, show_default=True, type=int)
+@click.option("--seed", default=13, show_default=True, type=int)
+@click.option("--quiet", is_flag=True, help="One line per epoch instead of a progress bar.")
+@user_errors
+def adapt(model, corpus, out, quiet, **hyper):
+    """Fine-tune MODEL on a new CORPUS without queries (zero-label domain adaptation).
+
+    The model learns to find each document of CORPUS from pseudo-queries cut from it, starting from
+    its own weights and keeping its featuriser and tower; validation ranks held-out documents."""
+    run_adaptation(model, corpus, out, quiet, **hyper)
 
 
 @main.command()
@@ -206,6 +260,9 @@ def index() -> None:
                    "document scores its best passage or its whole vector (MaxP), in the embedded index and in "
                    "Elasticsearch (nested kNN; the plugin's dssm_embed ingest processor reads the spec from the index). "
                    "none: one vector per document (less than half the size).")
+@click.option("--adapt", "adapt_dir", type=click.Path(file_okay=False),
+              help="First adapt MODEL to CORPUS without labels (as `dssm adapt` with its defaults), write the "
+                   "adapted model to this directory, and index with it.")
 @click.option("--analyzer", default="english", show_default=True, type=click.Choice(["english", "russian", "simple"]),
               help="Lexical analysis of the BM25 side (documents and queries): the featuriser's tokens, stop "
                    "words and Snowball stems of the language; simple: tokens only. Recorded in the index.")
@@ -214,15 +271,15 @@ def index() -> None:
 @click.option("--es-url", help="Elasticsearch URL (default $DSSM_ES_URL or http://127.0.0.1:9200); credentials from DSSM_ES_API_KEY or DSSM_ES_USER/DSSM_ES_PASSWORD, CA from DSSM_ES_CA_CERTS.")
 @click.option("--keep-old", is_flag=True, help="Keep the index the alias served before (default: delete it after the swap).")
 @click.option("--force", is_flag=True, help="Replace an Elasticsearch index/alias not built by dssm-search, or one with other dims.")
-@click.option("--es-analyzer", default="standard", show_default=True, help="Analyzer of title/text (english, russian, ... need the analysis-common module).")
+@click.option("--es-analyzer", help="Override the Elasticsearch analyzer of title/text (default: the dssm plugin's dssm_<--analyzer>, the embedded index's analysis; without the plugin Elasticsearch's own english/russian, standard for simple, with a warning).")
 @click.option("--hnsw-m", default=16, show_default=True, type=int, help="HNSW graph degree of the dense_vector field.")
 @click.option("--hnsw-ef-construction", default=100, show_default=True, type=int, help="HNSW build beam width.")
 @click.option("--max-rejects", default=0, show_default=True, type=int, help="Rejected documents tolerated; more fail the build (alias unchanged).")
 @click.option("--rejects", type=click.Path(dir_okay=False), help="JSONL file for rejected documents (default ./<es index>.rejects.jsonl).")
 @tagging_options
 @user_errors
-def index_build(model, corpus, out, n_trees, search_k, on_duplicate, on_disk_build, batch_size, passages, analyzer,
-                quiet, with_tags, tag_k, tag_min_similarity, **es_options):
+def index_build(model, corpus, out, n_trees, search_k, on_duplicate, on_disk_build, batch_size, passages, adapt_dir,
+                analyzer, quiet, with_tags, tag_k, tag_min_similarity, **es_options):
     """Encode CORPUS with MODEL and write an embedded index to OUT."""
     import time
 
@@ -234,7 +291,10 @@ def index_build(model, corpus, out, n_trees, search_k, on_duplicate, on_disk_bui
     except ValueError as error:
         raise UsageError(str(error)) from None
     tagging = tagging_of(with_tags, tag_k, tag_min_similarity)
-    es_connection = es_connect_for_build(out, es_options)  # fails fast, before any encoding
+    es_connection = es_connect_for_build(out, es_options, analyzer)  # fails fast, before any encoding
+    if adapt_dir is not None:
+        run_adaptation(model, corpus, adapt_dir, quiet)
+        model = adapt_dir
     if out is None:
         return es_build(es_connection, model, corpus, None, on_duplicate, batch_size, quiet, tagging=tagging,
                         passages=passages, **es_options)
@@ -695,9 +755,11 @@ class EsErrors:
         return False
 
 
-def es_connect_for_build(out, es_options: dict):
-    """`(client, config)` when --es-index is given (checked now, before any encoding), else None."""
+def es_connect_for_build(out, es_options: dict, analyzer: str):
+    """`(client, config, analysis)` when --es-index is given (server and the analyzer of --analyzer or
+    --es-analyzer checked now, before any encoding; a warning when it is not the dssm plugin's), else None."""
     from indexer.es_config import connect, load_config
+    from indexer.es_index import resolve_analysis
 
     if out is None and not es_options["es_index"]:
         raise UsageError("nothing to build: give --out DIR (embedded index) and/or --es-index NAME (Elasticsearch)")
@@ -705,7 +767,11 @@ def es_connect_for_build(out, es_options: dict):
         return None
     config = load_config(url=es_options["es_url"])
     with EsErrors(config):
-        return connect(config), config
+        client = connect(config)
+        analysis = resolve_analysis(client, analyzer, es_options["es_analyzer"])
+    if analysis.warning():
+        click.echo(analysis.warning(), err=True)
+    return client, config, analysis
 
 
 def es_build(connection, model, corpus, out, on_duplicate, batch_size, quiet, tagging=None, passages=None,
@@ -717,7 +783,7 @@ def es_build(connection, model, corpus, out, on_duplicate, batch_size, quiet, ta
     from indexer.es_documents import from_corpus, from_embedded_index
     from indexer.es_index import IndexOptions, build
 
-    client, config = connection
+    client, config, analysis = connection
     if out is not None:
         model_info, rows = from_embedded_index(out)
     else:
@@ -729,8 +795,9 @@ def es_build(connection, model, corpus, out, on_duplicate, batch_size, quiet, ta
 
         rows = from_corpus(corpus, encoder, on_duplicate, batch_size, tagger=open_tagging(tagging, encoder),
                            passages=passages)
-    options = IndexOptions(dims=model_info["dim"], analyzer=es_options["es_analyzer"], m=es_options["hnsw_m"],
-                           ef_construction=es_options["hnsw_ef_construction"],
+    options = IndexOptions(dims=model_info["dim"], analyzer=analysis.analyzer,
+                           search_analyzer=analysis.search_analyzer, bm25=analysis.meta(),
+                           m=es_options["hnsw_m"], ef_construction=es_options["hnsw_ef_construction"],
                            passages=model_info.get("passages", passages))
     progress = ProgressPrinter(quiet, "sent {done:,} docs to Elasticsearch ({rate:,.0f} docs/s)")
     with EsErrors(config):

@@ -15,6 +15,7 @@ NEGATIVE_STRATEGIES = ("random", "semi-hard", "batch-hard", "batch-all", "bm25")
 POSITIVE_STRATEGIES = ("random", "hardest")
 DISTANCES = ("cosine", "sqeuclidean")
 OPTIMIZERS = ("adam", "lazy-adam")
+KIND_SEARCH, KIND_TAG, KIND_PSEUDO = 0, 1, 2   # pair types: a training batch holds one type only
 
 
 @dataclass(frozen=True)
@@ -71,9 +72,12 @@ class TrainConfig:
     distill_weight: float = 1.0      # with teacher vectors: weight of the in-batch distillation loss
     teacher_gamma: float = 10.0      # sharpness of the teacher's in-batch softmax (5-10 beat 20: BENCHMARKS.md)
     tag_weight: float = 0.2          # loss weight of a batch of (text, tag) pairs beside search pairs (BENCHMARKS.md)
+    pseudo_queries: str = "none"     # with a corpus: pseudo-query kinds cut from each document (dssm/pseudo.py)
+    pseudo_weight: float = 1.0       # loss weight of a batch of (pseudo-query, document) pairs
     epochs: int = 12
     batch_size: int = 512            # more in-batch negatives per query (BENCHMARKS.md: quality runs)
     learning_rate: float = 2e-3
+    table_lr_scale: float = 1.0      # lazy-adam: the trigram table's learning rate = this x learning_rate
     optimizer: str = "lazy-adam"     # lazy-adam (only the trigram rows a batch touches: dssm/optim.py) | adam
     val_fraction: float = 0.05
     val_pool: int = 20000            # documents ranked per validation query
@@ -92,8 +96,9 @@ class TrainConfig:
             raise ValueError(f"margin must be >= 0, got {self.margin}; try --margin 0.2")
         if self.gamma <= 0:
             raise ValueError(f"gamma must be > 0, got {self.gamma}; try --gamma 20")
-        if self.learning_rate <= 0:
-            raise ValueError(f"learning rate must be > 0, got {self.learning_rate}")
+        if not self.learning_rate > 0 or not self.table_lr_scale > 0:
+            raise ValueError(f"learning rate and table_lr_scale must be > 0, got {self.learning_rate} and "
+                             f"{self.table_lr_scale}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.symmetric and self.loss != "softmax":
@@ -102,12 +107,28 @@ class TrainConfig:
             raise ValueError(f"feature_dropout must be in [0, 1), got {self.feature_dropout}")
         if self.distill_weight < 0 or self.teacher_gamma <= 0:
             raise ValueError("distill_weight must be >= 0 and teacher_gamma > 0")
+        from dssm.pseudo import parse_kinds
+        parse_kinds(self.pseudo_queries)
+        if not self.pseudo_weight >= 0:
+            raise ValueError(f"pseudo_weight must be >= 0, got {self.pseudo_weight}")
         if self.tag_weight < 0:
             raise ValueError(f"tag_weight must be >= 0, got {self.tag_weight}")
         if self.layer_weight < 0:
             raise ValueError(f"layer_weight must be >= 0, got {self.layer_weight}")
         if self.batch_size < 2:
             raise ValueError("batch_size must be >= 2: negatives come from the batch")
+
+
+# `dssm adapt` (zero-label domain adaptation): the TrainConfig fields it sets, the rest as TrainConfig's
+ADAPT_DEFAULTS = {"pseudo_queries": "first-sentence,span", "epochs": 3, "learning_rate": 3e-4}
+
+
+def adapt_config(**overrides) -> TrainConfig:
+    """The TrainConfig of `dssm adapt`: ADAPT_DEFAULTS, then `overrides`; early stopping never cuts it short."""
+    values = {**ADAPT_DEFAULTS, **overrides}
+    if values["pseudo_queries"] in ("", "none"):
+        raise ValueError("adapting learns from pseudo-queries only; give pseudo_queries such as first-sentence,span")
+    return TrainConfig(**values, patience=max(int(values["epochs"]), 1))
 
 
 def _positive(config: object, *names: str) -> None:

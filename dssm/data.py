@@ -58,6 +58,8 @@ class Corpus:
     ids: list[str]
     texts: list[str]                 # document_text(title, text)
     index: dict[str, int]
+    titles: list[str] | None = None  # the parts of each text, when read from a JSONL corpus
+    bodies: list[str] | None = None
 
     @classmethod
     def from_records(cls, records: Iterator[tuple[str, str]]) -> "Corpus":
@@ -74,12 +76,33 @@ class Corpus:
 
 def load_corpus(path: str | Path, stats: ReadStats | None = None) -> Corpus:
     stats = stats or ReadStats()
-    records = ((str(r["id"]), document_text(r.get("title"), r.get("text")))
-               for r in read_jsonl(path, stats, ("id",)))
-    corpus = Corpus.from_records(records)
+    parts: dict[str, tuple[str, str]] = {}
+    records = []
+    for record in read_jsonl(path, stats, ("id",)):
+        doc_id, title, body = str(record["id"]), str(record.get("title") or ""), str(record.get("text") or "")
+        parts[doc_id] = (title, body)                # the last record of a duplicated id wins, as below
+        records.append((doc_id, document_text(title, body)))
+    corpus = Corpus.from_records(iter(records))
     if not corpus.ids:
         raise ValueError(f"{path}: the corpus is empty; give a JSONL file of {{\"id\",\"title\",\"text\"}}")
+    corpus.titles = [parts[doc_id][0] for doc_id in corpus.ids]
+    corpus.bodies = [parts[doc_id][1] for doc_id in corpus.ids]
     return corpus
+
+
+def add_pseudo_pairs(pairs: Pairs | None, corpus: Corpus, kinds: tuple[str, ...],
+                     seed: int) -> tuple[Pairs, np.ndarray]:
+    """The pairs plus (pseudo-query, document) pairs cut from every corpus document (dssm/pseudo.py);
+    returns (pairs, rows of the pseudo pairs)."""
+    from dssm.pseudo import corpus_pseudo_pairs
+
+    pairs = pairs or Pairs([], np.zeros(0, dtype=np.int32))
+    titles = corpus.titles or [""] * len(corpus.ids)
+    bodies = corpus.bodies or corpus.texts
+    found = list(corpus_pseudo_pairs(zip(corpus.ids, titles, bodies), kinds, seed))
+    queries = pairs.queries + [query for query, _ in found]
+    rows = np.concatenate([pairs.doc_index, np.asarray([row for _, row in found], dtype=np.int32)])
+    return Pairs(queries, rows.astype(np.int32)), np.arange(len(pairs.queries), len(queries))
 
 
 @dataclass

@@ -9,7 +9,7 @@ import keras
 from keras import ops
 
 from dssm import losses, negatives
-from dssm.config import FeaturiserConfig, TowerConfig, TrainConfig
+from dssm.config import KIND_PSEUDO, KIND_TAG, FeaturiserConfig, TowerConfig, TrainConfig
 from dssm.tower import make_towers
 
 
@@ -96,9 +96,11 @@ def batch_loss(batch: dict, out: dict, config: TrainConfig, seed):
         loss = loss + config.distill_weight * losses.distillation_loss(
             scores[:, :ops.shape(teacher_docs)[0]], ops.matmul(batch["teacher_query"], ops.transpose(teacher_docs)),
             config.gamma, config.teacher_gamma)
-    if config.tag_weight != 1.0 and "kind" in batch:     # a batch of (text, tag) pairs counts tag_weight
-        # (with tags alone every batch is scaled alike, which Adam's updates do not see)
-        loss = loss * ops.where(ops.equal(batch["kind"], 1), config.tag_weight, 1.0)
+    if "kind" in batch and (config.tag_weight != 1.0 or config.pseudo_weight != 1.0):
+        # a batch of (text, tag) pairs counts tag_weight, one of corpus pseudo-queries pseudo_weight
+        # (with one kind alone every batch is scaled alike, which Adam's updates do not see)
+        weight = ops.where(ops.equal(batch["kind"], KIND_TAG), config.tag_weight, 1.0)
+        loss = loss * ops.where(ops.equal(batch["kind"], KIND_PSEUDO), config.pseudo_weight, weight)
     if config.layer_weight > 0:
         loss = loss + config.layer_weight * losses.layerwise_triplet_loss(
             out["query_hidden"], [ops.take(h, positive_index, axis=0) for h in hidden],

@@ -15,12 +15,23 @@ from keras import ops
 
 def make_optimizer(config) -> keras.optimizers.Optimizer:
     """The optimiser a TrainConfig names (config.optimizer: adam | lazy-adam)."""
-    kind = LazyAdam if config.optimizer == "lazy-adam" else keras.optimizers.Adam
-    return kind(config.learning_rate)
+    if config.optimizer == "lazy-adam":
+        return LazyAdam(config.learning_rate, table_lr_scale=config.table_lr_scale)
+    return keras.optimizers.Adam(config.learning_rate)
 
 
 @keras.saving.register_keras_serializable(package="dssm")
 class LazyAdam(keras.optimizers.Adam):
+    """table_lr_scale: the trigram table's step is this many times the dense layers' (the sparse rows
+    see few updates each; static-embedding models train their tables with far larger rates)."""
+
+    def __init__(self, learning_rate=0.001, table_lr_scale: float = 1.0, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.table_lr_scale = float(table_lr_scale)
+
+    def get_config(self):
+        return {**super().get_config(), "table_lr_scale": self.table_lr_scale}
+
     def update_step(self, gradient, variable, learning_rate):
         if keras.backend.backend() != "tensorflow":
             return super().update_step(gradient, variable, learning_rate)
@@ -31,7 +42,8 @@ class LazyAdam(keras.optimizers.Adam):
         dtype = variable.dtype
         step = ops.cast(self.iterations + 1, dtype)
         beta_1, beta_2 = ops.cast(self.beta_1, dtype), ops.cast(self.beta_2, dtype)
-        alpha = ops.cast(learning_rate, dtype) * ops.sqrt(1 - beta_2 ** step) / (1 - beta_1 ** step)
+        alpha = (ops.cast(learning_rate * self.table_lr_scale, dtype) * ops.sqrt(1 - beta_2 ** step)
+                 / (1 - beta_1 ** step))
         index = self._get_variable_index(variable)
         m, v = self._momentums[index], self._velocities[index]
         native = _native_ops(variable)

@@ -19,11 +19,13 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from dssm import export  # noqa: E402
-from dssm.config import FeaturiserConfig, TowerConfig, TrainConfig, to_dict  # noqa: E402
-from dssm.data import (Corpus, ReadStats, TrainingArrays, add_tag_pairs, featurise_training,  # noqa: E402
-                       load_corpus, load_pairs, make_dataset, padded_to_csr, split_validation)
+from dssm.config import (KIND_PSEUDO, KIND_SEARCH, KIND_TAG, FeaturiserConfig, TowerConfig,  # noqa: E402
+                         TrainConfig, to_dict)
+from dssm.data import (Corpus, ReadStats, TrainingArrays, add_pseudo_pairs, add_tag_pairs,  # noqa: E402
+                       featurise_training, load_corpus, load_pairs, make_dataset, padded_to_csr, split_validation)
 from dssm.featurise import Featuriser  # noqa: E402
 from dssm.model import DSSMModel  # noqa: E402
+from dssm.pseudo import MIN_WORDS, parse_kinds  # noqa: E402
 from dssm.optim import make_optimizer  # noqa: E402
 
 MONITOR = "val_mrr_at_10"
@@ -129,13 +131,19 @@ def distribution_strategy():
 def train(pairs_path: str | None, corpus_path: str | None, out_dir: str, featuriser: FeaturiserConfig,
           tower: TowerConfig, config: TrainConfig, resume: bool = False, skip_missing: bool = False,
           verbose: int = 1, extra_callbacks: list | None = None, log=print,
-          tags_path: str | None = None, teacher_dir: str | None = None) -> TrainResult:
-    """Train a DSSM on (query, document) pairs and/or (text, tag) pairs and export it to out_dir.
+          tags_path: str | None = None, teacher_dir: str | None = None, init_dir: str | None = None) -> TrainResult:
+    """Train a DSSM on (query, document) pairs, (text, tag) pairs and/or corpus pseudo-queries and
+    export it to out_dir.
 
     Tagged texts (`{"text", "tags"}` JSONL, dssm/tagdata.py) add one pair per tag, the tags joining
-    the corpus as documents: one tower for search and tagging. Validation ranks documents for held-out
-    search pairs; with tags only, it ranks the tags of held-out texts.
+    the corpus as documents: one tower for search and tagging. `config.pseudo_queries` adds
+    (pseudo-query, document) pairs cut from every corpus document (dssm/pseudo.py), in batches of
+    their own. Validation ranks documents for held-out search pairs (their documents' pseudo-queries
+    are held out too); with pseudo-queries alone, for held-out pseudo-queries; with tags only, it
+    ranks the tags of held-out texts. init_dir: start from that exported model's weights (same
+    featuriser and tower), as `dssm adapt` does.
     """
+    pseudo_kinds = parse_kinds(config.pseudo_queries)
     keras.utils.set_random_seed(config.seed)
     out = Path(out_dir)
     work = out.with_name(out.name + ".training")        # checkpoints, logs, resume state
@@ -143,13 +151,23 @@ def train(pairs_path: str | None, corpus_path: str | None, out_dir: str, featuri
         shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
 
-    if not pairs_path and not tags_path:
-        raise ValueError("nothing to train on; give --pairs (search pairs) and/or --tags (tagged texts)")
+    if not pairs_path and not tags_path and not (corpus_path and pseudo_kinds):
+        raise ValueError("nothing to train on; give --pairs (search pairs), --tags (tagged texts) or a --corpus "
+                         "with pseudo-queries")
+    if teacher_dir and pseudo_kinds:
+        raise ValueError("a teacher scores the pairs file's queries only; pass --pseudo-queries none with --teacher")
     stats = ReadStats()
     corpus = load_corpus(corpus_path, stats) if corpus_path else None
     pairs = None
     if pairs_path:
         pairs, corpus = load_pairs(pairs_path, corpus, skip_missing, stats)
+    pseudo_rows = np.zeros(0, dtype=np.int64)
+    if pseudo_kinds and corpus is not None:
+        pairs, pseudo_rows = add_pseudo_pairs(pairs, corpus, pseudo_kinds, config.seed)
+        log(f"pseudo-queries: {len(pseudo_rows)} ({', '.join(pseudo_kinds)}) from {len(corpus.ids)} documents")
+        if not len(pairs.queries):
+            raise ValueError(f"no pseudo-query could be cut from {corpus_path}: every text is shorter than "
+                             f"{MIN_WORDS} words; give a corpus of longer documents")
     tag_rows = np.zeros(0, dtype=np.int64)
     if tags_path:
         from dssm.tagdata import load_tagged
@@ -162,9 +180,14 @@ def train(pairs_path: str | None, corpus_path: str | None, out_dir: str, featuri
     arrays = featurise_training(Featuriser(featuriser), pairs, corpus)
     if teacher_dir:
         _attach_teacher(arrays, Path(teacher_dir), len(pairs.queries) - len(tag_rows), log)
-    search_rows = np.setdiff1d(np.arange(len(pairs.queries)), tag_rows)
+    search_rows = np.setdiff1d(np.arange(len(pairs.queries)), np.concatenate([tag_rows, pseudo_rows]))
     if len(search_rows):                # validation on search pairs; every tag pair trains
         train_rows, val_rows = split_validation(pairs, config.val_fraction, config.seed, search_rows)
+        unseen = pseudo_rows[~np.isin(pairs.doc_index[pseudo_rows], pairs.doc_index[val_rows])]
+        train_rows = np.concatenate([train_rows, tag_rows, unseen])
+    elif len(pseudo_rows):              # pseudo-queries alone (dssm adapt): validation on held-out documents'
+        train_rows, val_rows = split_validation(pairs, config.val_fraction, config.seed, pseudo_rows)
+        pseudo_rows = np.zeros(0, dtype=np.int64) if not len(tag_rows) else pseudo_rows
         train_rows = np.concatenate([train_rows, tag_rows])
     else:
         train_rows, val_rows = split_validation(pairs, config.val_fraction, config.seed, tag_rows, arrays.query_keys)
@@ -172,7 +195,8 @@ def train(pairs_path: str | None, corpus_path: str | None, out_dir: str, featuri
         raise ValueError(f"only {len(train_rows)} training pairs after the validation split; add pairs or lower --val-fraction")
     batch_size = min(config.batch_size, len(train_rows))
     mined = _mine(arrays, pairs, corpus, config, log) if config.negatives == "bm25" else None
-    kinds = np.isin(train_rows, tag_rows).astype(np.int64)            # search and tag pairs never share a batch
+    kinds = np.select([np.isin(train_rows, tag_rows), np.isin(train_rows, pseudo_rows)],
+                      [KIND_TAG, KIND_PSEUDO], KIND_SEARCH).astype(np.int64)   # one kind of pair per batch
     train_data = make_dataset(arrays, train_rows, batch_size, config.seed, shuffle=True, mined=mined, kinds=kinds)
     val_data = make_dataset(arrays, val_rows, batch_size, config.seed, shuffle=False, mined=mined) if len(val_rows) else None
     log(f"training on {len(train_rows)} pairs ({len(val_rows)} held out), {len(corpus.ids)} documents, "
@@ -186,6 +210,9 @@ def train(pairs_path: str | None, corpus_path: str | None, out_dir: str, featuri
         model.compile(optimizer=make_optimizer(config), jit_compile=xla, steps_per_execution=steps_per_execution())
         model(next(iter(train_data)))                   # build the weights (resume restores into them)
         model.optimizer.build(model.trainable_variables)
+        if init_dir:
+            assign_exported_weights(model, init_dir, featuriser, tower)
+            log(f"starting from the weights of {init_dir}")
 
     model_config = {"featuriser": to_dict(featuriser), "tower": to_dict(tower),
                     "towers": export.tower_prefixes(tower)}
@@ -213,7 +240,9 @@ def train(pairs_path: str | None, corpus_path: str | None, out_dir: str, featuri
     epochs_run = len(history.history.get("loss", []))
 
     history.history["initial_val_loss"] = [initial_val_loss] if initial_val_loss is not None else []
-    training_info = {"config": to_dict(config), "pairs": len(pairs.queries) - len(tag_rows), "tag_pairs": len(tag_rows),
+    training_info = {"config": to_dict(config), "pairs": len(search_rows), "tag_pairs": len(tag_rows),
+                     "pseudo_pairs": int(len(pairs.queries) - len(search_rows) - len(tag_rows)),
+                     **({"initialised_from": str(Path(init_dir).resolve())} if init_dir else {}),
                      "documents": len(corpus.ids) - (len(tagged.vocabulary()) if tags_path else 0),
                      "epochs_run": epochs_run, "history": {k: [float(v) for v in vs] for k, vs in history.history.items()}}
 
@@ -223,6 +252,36 @@ def train(pairs_path: str | None, corpus_path: str | None, out_dir: str, featuri
     fingerprint = export.save_model(out, featuriser, tower, current_weights(model), training_info, write_keras)
     log(f"model {fingerprint[:12]} written to {out} (logs: {work})")
     return TrainResult(fingerprint, epochs_run, history.history, stats)
+
+
+def adapt(model_dir: str, corpus_path: str, out_dir: str, config: TrainConfig, verbose: int = 1,
+          log=print) -> TrainResult:
+    """Zero-label domain adaptation: fine-tune the model at `model_dir` on pseudo-queries cut from
+    `corpus_path` (config.pseudo_queries), keeping its featuriser and tower; export to `out_dir`."""
+    from dssm.config import from_dict
+
+    source = export.read_config(model_dir)
+    return train(None, corpus_path, out_dir, from_dict(FeaturiserConfig, source["featuriser"]),
+                 from_dict(TowerConfig, source["tower"]), config, verbose=verbose, log=log, init_dir=model_dir)
+
+
+def assign_exported_weights(model: DSSMModel, model_dir: str, featuriser: FeaturiserConfig,
+                            tower: TowerConfig) -> None:
+    """Load an exported model's weights (dssm/export.py) into `model`; its featuriser and tower must be
+    `featuriser` and `tower` (a model cannot start from another hashing or shape)."""
+    config = export.read_config(model_dir)
+    if config["featuriser"] != to_dict(featuriser) or config["tower"] != to_dict(tower):
+        raise ValueError(f"model {model_dir} has featuriser {config['featuriser']} and tower {config['tower']}, "
+                         f"not {to_dict(featuriser)} and {to_dict(tower)}; start from a model of the same shape")
+    weights = export.load_weights(Path(model_dir), config)
+    towers = {"query": model.query_tower, "document": model.document_tower}
+    for side, prefix in export.tower_prefixes(tower).items():
+        layer = towers[side]
+        layer.embedding.assign(weights[f"{prefix}/embedding"])
+        for k, bias in enumerate(layer.biases):
+            bias.assign(weights[f"{prefix}/bias_{k}"])
+        for k, kernel in enumerate(layer.kernels, start=1):
+            kernel.assign(weights[f"{prefix}/kernel_{k}"])
 
 
 def steps_per_execution() -> int:

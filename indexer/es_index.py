@@ -2,15 +2,16 @@
 
 Layout of one concrete index `NAME-<UTC timestamp>` served by the alias `NAME`:
 `id` keyword, `tags` keyword (predicted by `--with-tags`, with their cosines in the unindexed
-`tag_similarities`), `title`/`text` text copied into `body` (analyzer option, `standard` by default: the
-integ-test server has no other; BM25 runs on `body`, title and text as one field like the embedded
-index), `vector` dense_vector (model dims, cosine, `hnsw` index options m/ef_construction, not
-quantised so scores are exact floats), with `--passages` a nested `passages` field of `vector`s (the
-whole document's first, then its passages: kNN on `passages.vector` ranks each document by its best
-one, as the embedded index does), and `_meta` {format, format_version, model_fingerprint, dims,
-model_path, counts, passages, ...}. A build writes a fresh index through `indexer.es_bulk` (retries with backoff,
-rejects file), checks the count, then moves the alias atomically; the old index is deleted only after
-that (unless keep_old). Search: `EsIndex.lexical` / `EsIndex.semantic` return `Hits`.
+`tag_similarities`), `title`/`text` text copied into `body` (BM25 runs on `body`, title and text as one
+field like the embedded index; analyzed as `resolve_analysis` says: the dssm plugin's `dssm_english` etc.,
+the embedded index's own analysis, docs/FORMAT.md section 5), `vector` dense_vector (model dims, cosine,
+`hnsw` index options m/ef_construction, not quantised so scores are exact floats), with `--passages` a
+nested `passages` field of `vector`s (the whole document's first, then its passages: kNN on
+`passages.vector` ranks each document by its best one, as the embedded index does), and `_meta`
+{format, format_version, model_fingerprint, dims, model_path, counts, passages, analyzer, bm25, ...}.
+A build writes a fresh index through `indexer.es_bulk` (retries with backoff, rejects file), checks the
+count, then moves the alias atomically; the old index is deleted only after that (unless keep_old).
+Search: `EsIndex.lexical` / `EsIndex.semantic` return `Hits`.
 
 Documents are `(id, title, text, vector)` tuples whatever produced the vectors (float32 `[dim]`), or
 `(id, title, text, vector, tags)` with `tags` a list of `(tag, similarity)`, or
@@ -27,7 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from elasticsearch import ApiError, ConnectionError, ConnectionTimeout, Elasticsearch, NotFoundError
+from elasticsearch import ApiError, BadRequestError, ConnectionError, ConnectionTimeout, Elasticsearch, NotFoundError
 
 from indexer.es_bulk import PASSAGES_FIELD, BulkCounts, Document, Retry, load, vector_values
 from indexer.es_config import EsError
@@ -47,7 +48,9 @@ class IndexOptions:
     """Mapping and settings of a new index; `dims` must be the model's."""
 
     dims: int
-    analyzer: str = "standard"
+    analyzer: str = "standard"  # the Elasticsearch analyzer of title/text/body (EsAnalysis.analyzer)
+    search_analyzer: str | None = None  # of queries on them; None: `analyzer`
+    bm25: dict | None = None  # `_meta.bm25`: EsAnalysis.meta(), what that analyzer stands for
     m: int = 16
     ef_construction: int = 100
     shards: int = 1
@@ -66,7 +69,80 @@ def index_meta(options: IndexOptions, fingerprint: str) -> dict:
     meta = {"format": INDEX_FORMAT, "format_version": FORMAT_VERSION, "model_fingerprint": fingerprint,
             "dims": options.dims, "similarity": "cosine", "analyzer": options.analyzer,
             "hnsw": {"m": options.m, "ef_construction": options.ef_construction}}
+    if options.bm25:
+        meta["bm25"] = options.bm25
     return {**meta, "passages": options.passages} if options.passages else meta
+
+
+# --- lexical analysis ----------------------------------------------------------------------------
+
+# The plugin's analyzers: dssm_simple, dssm_english, dssm_russian, and for queries dssm_<name>_search
+# (the same terms, each once: BM25 over distinct query terms, as the embedded index scores them).
+PLUGIN = "dssm"
+# Elasticsearch's own analyzer closest to each embedded one (analysis-common; `standard` is in the server).
+BUILTIN_ANALYZERS = {"english": "english", "russian": "russian", "simple": "standard"}
+
+
+@dataclass(frozen=True)
+class EsAnalysis:
+    """The Elasticsearch analyzer of title/text/body and the embedded analysis it stands for.
+
+    `exact`: the dssm plugin's `dssm_<name>`, the same terms as the embedded index (docs/FORMAT.md 5),
+    and for queries `dssm_<name>_search`, each term once, as the embedded BM25 scores a query; else
+    Elasticsearch's own analyzer (`english`: Porter 1, UAX#29 tokens, possessives) or an explicit
+    `--es-analyzer`, so lexical rankings differ a little. `follows` is None for an override.
+    """
+
+    analyzer: str
+    follows: str | None
+    exact: bool
+
+    @property
+    def search_analyzer(self) -> str | None:
+        return f"{self.analyzer}_search" if self.exact else None
+
+    def meta(self) -> dict:
+        meta = {"analyzer": self.follows, "es_analyzer": self.analyzer, "exact": self.exact}
+        return {**meta, "es_search_analyzer": self.search_analyzer} if self.exact else meta
+
+    def warning(self) -> str | None:
+        if self.exact or self.follows is None:
+            return None
+        return (f"warning: Elasticsearch has no dssm plugin, so title/text use its own {self.analyzer!r} analyzer "
+                f"instead of dssm_{self.follows}: lexical rankings may differ slightly from the embedded index "
+                f"(install the plugin: es-plugin/README.md)")
+
+
+def has_analyzer(client: Elasticsearch, name: str) -> bool:
+    """True when the cluster knows the global analyzer `name` (one `_analyze` call)."""
+    try:
+        client.indices.analyze(analyzer=name, text="a")
+        return True
+    except BadRequestError:  # 400 "failed to find global analyzer [name]"
+        return False
+
+
+def resolve_analysis(client: Elasticsearch, name: str, override: str | None = None,
+                     plugin_prefix: str = PLUGIN) -> EsAnalysis:
+    """The analyzer an index analysed like the embedded index's `name` (english, russian, simple) gets:
+    the plugin's `dssm_<name>`, else Elasticsearch's own (see `EsAnalysis.warning`), else EsError
+    naming the fix. `override` (an analyzer name) is used as it is, if the cluster has it.
+    (`plugin_prefix`: tests pass a name no plugin has, to see a cluster without it.)"""
+    plugin = f"{plugin_prefix}_{name}"
+    if override is not None:
+        if not has_analyzer(client, override):
+            raise EsError(f"Elasticsearch has no analyzer {override!r}; choose another --es-analyzer, or leave it "
+                          f"out to use {plugin} (the dssm plugin)")
+        return EsAnalysis(override, name if override == plugin else None, override == plugin)
+    if name not in BUILTIN_ANALYZERS:
+        raise ValueError(f"unknown analyzer {name!r}; choose from {sorted(BUILTIN_ANALYZERS)}")
+    if has_analyzer(client, plugin) and has_analyzer(client, f"{plugin}_search"):
+        return EsAnalysis(plugin, name, True)
+    if has_analyzer(client, BUILTIN_ANALYZERS[name]):
+        return EsAnalysis(BUILTIN_ANALYZERS[name], name, False)
+    raise EsError(f"Elasticsearch has neither the dssm plugin's {plugin} analyzer nor its own "
+                  f"{BUILTIN_ANALYZERS[name]!r}; install the plugin (make plugin && scripts/es.sh up, or "
+                  f"bin/elasticsearch-plugin install file:///.../dssm-plugin.zip; es-plugin/README.md)")
 
 
 def index_body(options: IndexOptions, fingerprint: str) -> dict:
@@ -79,7 +155,10 @@ def index_body(options: IndexOptions, fingerprint: str) -> dict:
                       "translog": {"durability": "async"}}
     if options.replicas is not None:
         settings["number_of_replicas"] = options.replicas
-    text = {"type": "text", "analyzer": options.analyzer, "copy_to": LEXICAL_FIELD}
+    analysis = {"analyzer": options.analyzer}
+    if options.search_analyzer:
+        analysis["search_analyzer"] = options.search_analyzer
+    text = {"type": "text", **analysis, "copy_to": LEXICAL_FIELD}
     vector = {"type": "dense_vector", "dims": options.dims, "index": True, "similarity": "cosine",
               "index_options": {"type": "hnsw", "m": options.m, "ef_construction": options.ef_construction}}
     mappings = {
@@ -88,7 +167,7 @@ def index_body(options: IndexOptions, fingerprint: str) -> dict:
         "properties": {
             "id": {"type": "keyword"}, "title": text, "text": text, "tags": {"type": "keyword"},
             "tag_similarities": {"type": "float", "index": False, "doc_values": False},
-            LEXICAL_FIELD: {"type": "text", "analyzer": options.analyzer},
+            LEXICAL_FIELD: {"type": "text", **analysis},
             VECTOR_FIELD: vector,
         },
     }

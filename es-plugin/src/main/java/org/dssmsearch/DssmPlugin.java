@@ -6,6 +6,8 @@ import java.util.Map;
 import java.util.function.Predicate;
 import java.util.function.Supplier;
 
+import org.apache.lucene.analysis.Analyzer;
+import org.dssmsearch.analysis.DssmAnalysis;
 import org.elasticsearch.cluster.metadata.IndexNameExpressionResolver;
 import org.elasticsearch.cluster.node.DiscoveryNodes;
 import org.elasticsearch.cluster.service.ClusterService;
@@ -17,8 +19,12 @@ import org.elasticsearch.common.settings.Settings;
 import org.elasticsearch.common.settings.SettingsFilter;
 import org.elasticsearch.common.unit.ByteSizeValue;
 import org.elasticsearch.features.NodeFeature;
+import org.elasticsearch.index.analysis.AnalyzerProvider;
+import org.elasticsearch.index.analysis.TokenizerFactory;
+import org.elasticsearch.indices.analysis.AnalysisModule.AnalysisProvider;
 import org.elasticsearch.ingest.Processor;
 import org.elasticsearch.plugins.ActionPlugin;
+import org.elasticsearch.plugins.AnalysisPlugin;
 import org.elasticsearch.plugins.IngestPlugin;
 import org.elasticsearch.plugins.Plugin;
 import org.elasticsearch.rest.RestController;
@@ -26,9 +32,11 @@ import org.elasticsearch.rest.RestHandler;
 
 /**
  * dssm-search in Elasticsearch: the model registry ({@code /_dssm/model/{name}}), hybrid search
- * ({@code /{index}/_dssm/search}) and the {@code dssm_embed} ingest processor. See es-plugin/README.md.
+ * ({@code /{index}/_dssm/search}), the {@code dssm_embed} ingest processor and the embedded index's
+ * lexical analyzers ({@code dssm_simple}, {@code dssm_english}, {@code dssm_russian}, tokenizer
+ * {@code dssm_tokenizer}). See es-plugin/README.md.
  */
-public class DssmPlugin extends Plugin implements ActionPlugin, IngestPlugin {
+public class DssmPlugin extends Plugin implements ActionPlugin, IngestPlugin, AnalysisPlugin {
     /**
      * Largest accepted PUT /_dssm/model body; bigger bodies get a 400. Dynamic (cluster settings API).
      * ES's own http.max_content_length (100mb) answers 413 before the plugin sees a bigger body.
@@ -77,5 +85,15 @@ public class DssmPlugin extends Plugin implements ActionPlugin, IngestPlugin {
     public Map<String, Processor.Factory> getProcessors(Processor.Parameters parameters) {
         return Map.of(DssmEmbedProcessor.TYPE, new DssmEmbedProcessor.Factory(registry, parameters.client, parameters.genericExecutor,
                                                                                parameters.ingestService::getClusterService));
+    }
+
+    @Override
+    public Map<String, AnalysisProvider<AnalyzerProvider<? extends Analyzer>>> getAnalyzers() {
+        return DssmAnalysis.analyzers();
+    }
+
+    @Override
+    public Map<String, AnalysisProvider<TokenizerFactory>> getTokenizers() {
+        return DssmAnalysis.tokenizers();
     }
 }

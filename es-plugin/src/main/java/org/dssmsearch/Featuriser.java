@@ -1,7 +1,9 @@
 package org.dssmsearch;
 
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -55,27 +57,64 @@ public final class Featuriser {
         String normalised = normalise(cut(text, config.maxChars()));
         IdBuffer out = new IdBuffer(config.maxFeatures());
         int[] codePoints = normalised.codePoints().toArray();
-        int[] previous = null;
+        int[][] previous = { null };
+        scanTokens(codePoints, (start, end) -> {
+            int[] token = Arrays.copyOfRange(codePoints, start, end);
+            addTrigrams(token, out);
+            if (config.wordNgrams() >= 1) {
+                out.add(hashKey(concat(new int[] { 'w', ':' }, token)));
+            }
+            if (config.wordNgrams() >= 2 && previous[0] != null) {
+                out.add(hashKey(concat(new int[] { 'b', ':' }, previous[0], new int[] { ' ' }, token)));
+            }
+            previous[0] = token;
+            return out.hasRoom();
+        });
+        return out.toArray();
+    }
+
+    /** A token of {@link #tokenise}: its normalised text and the UTF-16 offsets {@code [start, end)} it came from. */
+    public record Token(String text, int start, int end) {}
+
+    /**
+     * Steps 2 and 3 on the whole text (no {@code max_chars} cut): Python's {@code dssm.featurise.tokenise},
+     * the words the lexical analyzers start from (docs/FORMAT.md section 5). Offsets point into {@code text}
+     * (see {@link UnicodeTables#normaliseAligned}).
+     */
+    public static List<Token> tokenise(String text) {
+        UnicodeTables.Aligned aligned = UnicodeTables.normaliseAligned(text);
+        String normalised = aligned.text();
+        int[] codePoints = normalised.codePoints().toArray();
+        int[] charIndex = new int[codePoints.length + 1];   // code point index -> UTF-16 index in normalised
+        for (int i = 0; i < codePoints.length; i++) charIndex[i + 1] = charIndex[i] + Character.charCount(codePoints[i]);
+        List<Token> tokens = new ArrayList<>();
+        scanTokens(codePoints, (start, end) -> {
+            int from = charIndex[start], to = charIndex[end];
+            tokens.add(new Token(normalised.substring(from, to), aligned.sourceStart(from), aligned.sourceEnd(to)));
+            return true;
+        });
+        return tokens;
+    }
+
+    /** Called with each token's code point range {@code [start, end)}; returns false to stop the scan. */
+    @FunctionalInterface
+    interface TokenVisitor {
+        boolean visit(int start, int end);
+    }
+
+    /** Step 3: the maximal runs of token code points (letters, numbers, marks), in order. */
+    static void scanTokens(int[] codePoints, TokenVisitor visitor) {
         int at = 0;
-        while (at < codePoints.length && out.hasRoom()) {
+        while (at < codePoints.length) {
             if (!UnicodeTables.isTokenCodePoint(codePoints[at])) {
                 at++;
                 continue;
             }
             int end = at;
             while (end < codePoints.length && UnicodeTables.isTokenCodePoint(codePoints[end])) end++;
-            int[] token = Arrays.copyOfRange(codePoints, at, end);
+            if (!visitor.visit(at, end)) return;
             at = end;
-            addTrigrams(token, out);
-            if (config.wordNgrams() >= 1) {
-                out.add(hashKey(concat(new int[] { 'w', ':' }, token)));
-            }
-            if (config.wordNgrams() >= 2 && previous != null) {
-                out.add(hashKey(concat(new int[] { 'b', ':' }, previous, new int[] { ' ' }, token)));
-            }
-            previous = token;
         }
-        return out.toArray();
     }
 
     /** Step 1: the first {@code maxChars} code points. */

@@ -66,6 +66,66 @@ final class UnicodeTables {
         return folded.toString();
     }
 
+    /**
+     * {@code casefold(nfkc(text))} with, for each of its UTF-16 units, the range {@code [start, end)} of
+     * {@code text} it came from (for token offsets: highlighting). The text is always the exact
+     * normalisation of the whole input; the ranges come from normalising segments (a starter and the
+     * marks and conjoining jamo after it) one by one, and are used only when those pieces join up to the
+     * same text (else the ranges are spread proportionally over the input).
+     */
+    static Aligned normaliseAligned(String text) {
+        String exact = casefold(nfkc(text));
+        int n = text.length();
+        if (exact.length() == n && isAscii(text)) return new Aligned(exact, null, null, n);
+        StringBuilder pieces = new StringBuilder(exact.length());
+        int[] starts = new int[exact.length()];
+        int[] ends = new int[exact.length()];
+        int start = 0;
+        while (start < n) {
+            int end = start + Character.charCount(text.codePointAt(start));
+            while (end < n && joinsPrevious(text.codePointAt(end))) end += Character.charCount(text.codePointAt(end));
+            String piece = end - start == 1 && text.charAt(start) < 0x80
+                ? String.valueOf(Character.toLowerCase(text.charAt(start)))
+                : casefold(nfkc(text.substring(start, end)));
+            if (pieces.length() + piece.length() > exact.length()) return new Aligned(exact, null, null, n);
+            for (int i = 0; i < piece.length(); i++) {
+                starts[pieces.length() + i] = start;
+                ends[pieces.length() + i] = end;
+            }
+            pieces.append(piece);
+            start = end;
+        }
+        return exact.contentEquals(pieces) ? new Aligned(exact, starts, ends, n) : new Aligned(exact, null, null, n);
+    }
+
+    /** The normalised text; {@code starts}/{@code ends} null: offsets proportional (identity for ASCII). */
+    record Aligned(String text, int[] starts, int[] ends, int sourceLength) {
+        /** Where the unit at {@code index} of the normalised text starts in the source. */
+        int sourceStart(int index) {
+            if (starts != null) return index < starts.length ? starts[index] : sourceLength;
+            return (int) ((long) index * sourceLength / Math.max(1, text.length()));
+        }
+
+        /** Where the units before {@code endIndex} (exclusive) end in the source. */
+        int sourceEnd(int endIndex) {
+            if (ends != null) return endIndex > 0 ? ends[endIndex - 1] : 0;
+            return (int) Math.min(sourceLength, ((long) endIndex * sourceLength + text.length() - 1) / Math.max(1, text.length()));
+        }
+    }
+
+    private static boolean isAscii(String text) {
+        for (int i = 0; i < text.length(); i++) if (text.charAt(i) >= 0x80) return false;
+        return true;
+    }
+
+    /** Code points that NFKC may compose with what precedes them: marks, conjoining jamo, halfwidth (semi-)voiced marks. */
+    private static boolean joinsPrevious(int codePoint) {
+        int type = Character.getType(codePoint);
+        return type == Character.NON_SPACING_MARK || type == Character.ENCLOSING_MARK || type == Character.COMBINING_SPACING_MARK
+            || (codePoint >= 0x1160 && codePoint <= 0x11FF) || (codePoint >= 0xD7B0 && codePoint <= 0xD7FF)
+            || codePoint == 0xFF9E || codePoint == 0xFF9F;
+    }
+
     private static Map<Integer, int[]> loadCaseFolding() {
         Map<Integer, int[]> table = new HashMap<>();
         readLines("casefold.tsv", line -> {
