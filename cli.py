@@ -357,7 +357,8 @@ def index_delete(index_dir, ids_file, ids):
 @click.option("--index", "index_dir", required=True, type=click.Path(), help="Index directory.")
 @user_errors
 def index_verify(index_dir):
-    """Recompute every file's sha256 against the manifest (search only checks sizes and samples)."""
+    """Recompute every file's sha256 against the manifest (search hashes each file once per file identity
+    and remembers it; this never trusts that memory)."""
     from pathlib import Path
 
     from indexer.manifest import read_manifest, verify_files
@@ -424,7 +425,7 @@ def print_hits(fused, titles: dict, as_json: bool, explain: bool, tags: dict | N
 @click.option("--max-far", type=click.FloatRange(0, 1, min_open=True), help="Drop semantic hits below the cosine threshold of this false-accept rate, stored by `dssm calibrate` (e.g. 0.001).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per hit.")
 @click.option("--explain", is_flag=True, help="Show each side's score, rank and share of the fused score.")
-@click.option("--verify", is_flag=True, help="Check every index file's full sha256 first (default: sizes and first/last MiB).")
+@click.option("--verify", is_flag=True, help="Recompute every index file's full sha256 first (default: the whole of each file, hashed once per file identity and remembered).")
 @click.option("--tag", "tags", multiple=True, help="Only documents carrying this tag (index build --with-tags); repeat it: a document must carry all.")
 @click.argument("query")
 @user_errors

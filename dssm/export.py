@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -117,7 +118,14 @@ def save_model(out_dir: str | Path, featuriser: FeaturiserConfig, tower: TowerCo
 
 
 def replace_directory(new: Path, target: Path) -> None:
-    """Swap `new` into place of `target`; the old directory is removed only after the rename."""
+    """Swap `new` into place of `target`; the old directory is removed only after the rename.
+
+    A writer killed between the two renames leaves no `target` and the old copy in
+    `.TARGET.old-PID`: `recover_directory` puts it back (called here first, and by readers that find
+    `target` missing); the `.old-PID` copies of dead writers beside a present `target` are removed.
+    """
+    recover_directory(target)
+    remove_dead_copies(target, "old")
     old = None
     if target.exists():
         old = target.with_name(f".{target.name}.old-{os.getpid()}")
@@ -125,6 +133,67 @@ def replace_directory(new: Path, target: Path) -> None:
     os.rename(new, target)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` runs (another user's process counts as running)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def leftover_pid(path: Path, kind: str) -> int | None:
+    """The writer's pid in a `.NAME.KIND-PID[-...]` leftover name, None if the name has none."""
+    tail = path.name.rsplit(f".{kind}-", 1)[-1]
+    head = tail.split("-", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def dead_copies(target: Path, kind: str) -> list[Path]:
+    """`.TARGET.KIND-*` directories beside `target` whose writer is gone (a name without a pid counts
+    as gone: only writers of older versions wrote those), newest first."""
+    prefix = f".{target.name}.{kind}-"
+    found = [path for path in target.parent.iterdir()
+             if path.name.startswith(prefix) and path.is_dir() and not path.is_symlink()
+             and not (leftover_pid(path, kind) is not None and pid_alive(leftover_pid(path, kind)))]
+    return sorted(found, key=lambda path: path.stat().st_mtime_ns, reverse=True)
+
+
+def remove_dead_copies(target: Path, kind: str) -> list[str]:
+    """Remove the `.TARGET.KIND-*` leftovers of dead writers beside `target` (kind: tmp | old; an
+    `old` copy only while `target` exists, else it is the copy to recover); returns their names."""
+    if kind == "old" and not target.exists():
+        return []
+    removed = []
+    for path in dead_copies(target, kind):
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path.name)
+    return removed
+
+
+def recover_directory(target: Path, marker: str | None = None) -> bool:
+    """Put back the newest complete `.TARGET.old-PID` copy of a dead writer when `target` is missing
+    (a crash between the two renames of `replace_directory`), saying so on stderr; `marker`: a file
+    that a complete copy holds. Returns whether it recovered one."""
+    if target.exists() or target.is_symlink() or not target.parent.is_dir():
+        return False
+    for old in dead_copies(target, "old"):
+        if marker is not None and not (old / marker).is_file():
+            continue
+        try:
+            os.rename(old, target)
+        except OSError:                 # another process recovered it first
+            return target.exists()
+        print(f"dssm: recovered {target} from {old.name}, left by a writer killed while replacing it",
+              file=sys.stderr)
+        return True
+    return False
 
 
 def read_config(model_dir: str | Path) -> dict:

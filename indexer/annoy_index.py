@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 from annoy import AnnoyIndex
 
+from indexer.manifest import damaged
+
 ANNOY_FILE = "annoy.ann"
 METRIC = "angular"
 DEFAULT_N_TREES = 50
@@ -50,17 +52,29 @@ def build_annoy(vectors: np.ndarray, path: Path, n_trees: int = DEFAULT_N_TREES,
 
 
 class AnnoySearcher:
-    """`search(vector, k, search_k) -> (rows int64 [<=k], cosines float64 [<=k])`, best first."""
+    """`search(vector, k, search_k) -> (rows int64 [<=k], cosines float64 [<=k])`, best first.
 
-    def __init__(self, path: Path, dim: int, items: int) -> None:
+    `limit`: the items the file may hold (ids 0 .. limit-1; vector file rows, then passages); an item
+    outside, or a distance that is not finite, is a damaged file (`DamagedIndexError`), not a hit."""
+
+    def __init__(self, path: Path, dim: int, items: int, limit: int | None = None, shown: Path | None = None) -> None:
+        """`shown`: the index named in messages (default: the file's directory)."""
         self.index = AnnoyIndex(dim, METRIC)
-        self.items = items
+        self.items, self.limit, self.shown = items, limit, shown or path.parent
         if items:
             self.index.load(str(path), prefault=False)
+            if limit is not None and not items <= self.index.get_n_items() <= limit:
+                raise damaged(self.shown, ANNOY_FILE, f"holds item ids up to {self.index.get_n_items() - 1}, the "
+                                                      f"index {limit} rows and {items} items")
 
     def search(self, vector: np.ndarray, k: int, search_k: int = -1) -> tuple[np.ndarray, np.ndarray]:
         if not self.items or k <= 0 or not np.any(vector):
             return np.zeros(0, dtype=np.int64), np.zeros(0)
         rows, distances = self.index.get_nns_by_vector(vector.tolist(), k, search_k=search_k,
                                                        include_distances=True)
-        return np.asarray(rows, dtype=np.int64), cosine_from_angular(distances)
+        rows, distances = np.asarray(rows, dtype=np.int64), np.asarray(distances, dtype=np.float64)
+        if self.limit is not None and len(rows) and (rows.min() < 0 or rows.max() >= self.limit
+                                                     or not np.all(np.isfinite(distances))):
+            raise damaged(self.shown, ANNOY_FILE, "returned an item id out of range or a distance that "
+                                                        "is not finite")
+        return rows, cosine_from_angular(distances)

@@ -10,10 +10,18 @@ INDEX/
   passages.f32 passage_rows.i32   with --passages W:S: passage vectors and their documents' rows
                      (indexer/passages.py); Annoy then holds them too
 ```
-Every change is written into a temporary directory beside the target (`.INDEX.tmp-*`) and renamed into
-place at the end, so an interrupted build, add or delete leaves the previous index as it was (a search
-opening the index during the two renames of the swap may see it missing for that instant). One writer
-at a time: `.INDEX.lock` beside the index is locked while a build, add or delete runs.
+Every change is written into a new generation, `INDEX/.g-NNNNNN.tmp-PID`, renamed to `INDEX/g-NNNNNN`
+and made current by replacing the link `INDEX/current` (one atomic rename; the first build writes
+`.INDEX.tmp-PID-*` beside and renames it to INDEX). `INDEX/manifest.json`, `INDEX/vectors.f32`, ...
+are links through `current`, so `INDEX/NAME` always reads the current generation. A search resolves
+`current` once and opens everything from that generation, which no writer changes afterwards: it sees
+one version, however many writes happen meanwhile. The generation replaced is kept until the next
+write (a search opening it then still finds its files); older ones are removed. An index written
+before generations (files directly in INDEX/) is read as it is and becomes generation 1 on its next
+write. An interrupted build, add or delete leaves the previous generation current; the next writer
+(holding the lock) removes what killed writers left (`.tmp-` directories, generations no longer
+current), and a missing INDEX whose copy an older writer left in `.INDEX.old-PID` is put back.
+One writer at a time: `.INDEX.lock` beside the index is locked while a build, add or delete runs.
 `index add`/`delete` update the document store and the vector file incrementally (no document is
 encoded twice) and rebuild BM25 and Annoy from them.
 
@@ -24,8 +32,10 @@ tags new documents the same way unless given another tag index.
 from __future__ import annotations
 
 import fcntl
+import os
+import secrets
 import shutil
-import tempfile
+import sys
 import time
 from contextlib import contextmanager
 from itertools import islice
@@ -34,12 +44,13 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from dssm.export import replace_directory
+from dssm.export import leftover_pid, pid_alive, recover_directory, remove_dead_copies
 from indexer.analysis import DEFAULT_ANALYZER, analyzer, check_analyzer, index_analyzer
 from indexer.annoy_index import ANNOY_FILE, DEFAULT_N_TREES, DEFAULT_SEARCH_K, METRIC, SEED, build_annoy
 from indexer.documents import Document, iter_documents, scan_ids
 from indexer.lexical import Bm25Builder, bm25_files
-from indexer.manifest import MANIFEST_FILE, SECTIONS, check_model, read_manifest, verify_files, write_manifest
+from indexer.manifest import (CURRENT, MANIFEST_FILE, SECTIONS, check_model, generation_dir, read_manifest,
+                              verify_files, write_manifest)
 from indexer.passages import PASSAGE_FILES, PASSAGES_FILE, PassageWriter, Stacked, copy_passages
 from indexer.store import DocumentStore
 from indexer.vectors import IDS_FILE, VECTORS_FILE, VectorWriter, open_vectors, read_ids, write_ids
@@ -59,7 +70,9 @@ def batched(items: Iterable, size: int) -> Iterator[list]:
 
 @contextmanager
 def index_lock(target: Path) -> Iterator[None]:
-    """One writer per index: an exclusive lock on `.INDEX.lock` beside it (readers never wait)."""
+    """One writer per index: an exclusive lock on `.INDEX.lock` beside it (readers never wait); a
+    symlinked INDEX is locked where it points, as every writer follows it."""
+    target = Path(target).resolve()
     with open(target.with_name(f".{target.name}.lock"), "w") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -68,23 +81,118 @@ def index_lock(target: Path) -> Iterator[None]:
         yield
 
 
+GENERATION = "g-{:06d}"
+
+
+def generation_number(name: str) -> int | None:
+    """`g-000012` -> 12; None for any other name."""
+    digits = name[2:]
+    return int(digits) if name.startswith("g-") and digits.isdigit() else None
+
+
+def generations(index: Path) -> dict[int, Path]:
+    """The generation directories of an index, by number."""
+    if not index.is_dir():
+        return {}
+    return {number: path for path in index.iterdir()
+            if (number := generation_number(path.name)) is not None and path.is_dir() and not path.is_symlink()}
+
+
 @contextmanager
 def staging(target: Path, label: str = "dssm index") -> Iterator[Path]:
-    """A temporary directory beside `target`, renamed onto it when the block succeeds, removed if not.
-    A `target` that is a file, or a non-empty directory without a manifest (not a `label`), is refused."""
+    """A new generation of `target` to write into, made current atomically when the block succeeds,
+    removed if not. It first puts back an index lost between two renames and removes what killed
+    writers left (call it holding `index_lock(target)`, as document index writers do). A `target`
+    that is a file, or a non-empty directory without a manifest (not a `label`), is refused."""
+    target = Path(target).resolve()
     if target.exists() and not target.is_dir():
         raise ValueError(f"{target} is a file, not an index directory; choose another --out")
+    recover_directory(target, MANIFEST_FILE)
     if target.exists() and any(target.iterdir()) and not (target / MANIFEST_FILE).is_file():
         raise ValueError(f"{target} exists and is not a {label}; choose a new --out or remove it")
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    remove_leftovers(target)
+    fresh = not target.exists()
+    name = GENERATION.format(max(generations(target), default=0) + 1)
+    root = (target.with_name(f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}") if fresh
+            else target / f".{name}.tmp-{os.getpid()}")
+    work = root / name if fresh else root
     try:
-        tmp.chmod(0o755)
-        yield tmp
-        replace_directory(tmp, target)
+        for directory in dict.fromkeys([root, work]):
+            directory.mkdir(mode=0o755)
+            directory.chmod(0o755)
+        yield work
+        if fresh:
+            publish(root, name)
+            os.rename(root, target)
+        else:
+            os.rename(work, target / name)
+            publish(target, name)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)
         raise
+
+
+def publish(index: Path, name: str) -> None:
+    """Make generation `name` of `index` current: replace the link `current` (atomic), point the
+    top-level names at it, remove the generations older than the one it replaces."""
+    link = index / CURRENT
+    if link.is_dir() and not link.is_symlink():   # a copy made by following links: unused, see generation_dir
+        shutil.rmtree(link)
+    replace_link(index, CURRENT, name)
+    names = {path.name for path in (index / name).iterdir() if path.is_file() and not path.name.startswith(".")}
+    for path in index.iterdir():              # files of an index written before generations, stale links
+        if path.name not in names and not path.name.startswith(".") and path.name != CURRENT \
+                and (path.is_symlink() or path.is_file()):
+            path.unlink()
+    for entry in sorted(names):
+        if not (index / entry).is_symlink() or os.readlink(index / entry) != f"{CURRENT}/{entry}":
+            replace_link(index, entry, f"{CURRENT}/{entry}")
+    remove_old_generations(index)
+
+
+def replace_link(directory: Path, name: str, points_to: str) -> None:
+    """`directory/name` -> `points_to`, atomically (a temporary link renamed over it)."""
+    tmp = directory / f".{name}.tmp-{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    os.symlink(points_to, tmp)
+    os.replace(tmp, directory / name)
+
+
+def remove_old_generations(index: Path) -> list[str]:
+    """Keep the current generation and the one before it (a search may be opening it); remove the
+    others (older ones, and newer ones a killed writer left before making them current)."""
+    if not (index / CURRENT).is_symlink():
+        return []
+    current = generation_number(os.readlink(index / CURRENT))
+    found = generations(index)
+    keep = {current, max((number for number in found if current is not None and number < current), default=None)}
+    removed = []
+    for number, path in found.items():
+        if number not in keep:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path.name)
+    return removed
+
+
+def remove_leftovers(target: Path) -> None:
+    """What killed writers left (the caller holds the lock): `.INDEX.tmp-*` and `.INDEX.old-*` beside
+    the index, `.*.tmp-PID` inside it, generations no longer current; says so on stderr."""
+    removed = remove_dead_copies(target, "tmp") + remove_dead_copies(target, "old")
+    if target.is_dir():
+        for path in target.iterdir():
+            pid = leftover_pid(path, "tmp") if path.name.startswith(".") and ".tmp-" in path.name else None
+            if pid is None or pid_alive(pid):
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path.name)
+        removed += remove_old_generations(target)
+    if removed:
+        print(f"dssm: removed {len(removed)} leftovers of earlier writers of {target} "
+              f"({', '.join(sorted(removed)[:3])}{', ...' if len(removed) > 3 else ''})", file=sys.stderr)
 
 
 def encode_into(documents: Iterable[Document], encoder, store: DocumentStore, writer: VectorWriter,
@@ -187,10 +295,13 @@ def build_index(model_dir: str | Path, corpus: str | Path, out: str | Path, *, e
 
 
 def open_for_update(index_dir: Path) -> tuple[dict, list[str], np.ndarray]:
-    manifest = read_manifest(index_dir)
-    verify_files(index_dir, manifest)
-    ids = read_ids(index_dir / IDS_FILE)
-    return manifest, ids, open_vectors(index_dir / VECTORS_FILE, len(ids), manifest["model"]["dim"])
+    """The current generation's manifest, ids and vectors, checked in full (the caller holds the lock,
+    so the generation stays current)."""
+    source = generation_dir(index_dir)
+    manifest = read_manifest(source)
+    verify_files(source, manifest, shown=index_dir)
+    ids = read_ids(source / IDS_FILE)
+    return manifest, ids, open_vectors(source / VECTORS_FILE, len(ids), manifest["model"]["dim"])
 
 
 def rewrite_index(index_dir: Path, manifest: dict, ids: list[str], vectors: np.ndarray, remove: set[str],
@@ -198,8 +309,9 @@ def rewrite_index(index_dir: Path, manifest: dict, ids: list[str], vectors: np.n
                   tagger=None) -> dict:
     """Copy the kept rows, append encoded new documents, rebuild BM25 and Annoy, swap in atomically."""
     annoy = {key: manifest["annoy"][key] for key in ("n_trees", "search_k", "seed", "on_disk_build")}
+    source = generation_dir(index_dir)
     with staging(index_dir) as tmp:
-        shutil.copy2(index_dir / STORE_FILE, tmp / STORE_FILE)
+        shutil.copy2(source / STORE_FILE, tmp / STORE_FILE)
         store = DocumentStore.open(tmp / STORE_FILE, readonly=False)
         store.delete(remove)
         writer = VectorWriter(tmp / VECTORS_FILE, manifest["model"]["dim"])
@@ -209,7 +321,7 @@ def rewrite_index(index_dir: Path, manifest: dict, ids: list[str], vectors: np.n
             writer.append([ids[row] for row in rows], np.asarray(vectors[rows]))
         passages = PassageWriter(tmp, manifest["model"]["dim"], manifest["passages"]) if "passages" in manifest else None
         if passages is not None:
-            copy_passages(index_dir, manifest, kept, passages)
+            copy_passages(source, manifest, kept, passages)
         encode_into(add, encoder, store, writer, batch_size, progress, tagger=tagger, passages=passages)
         writer.close()
         carried = {key: manifest[key] for key in (*SECTIONS, "tagging") if key in manifest}   # same model: still valid

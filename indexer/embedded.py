@@ -8,6 +8,13 @@ Built with passages (`--passages W:S[:N]`, 12:6:2 by default; indexer/passages.p
 semantic score is the best cosine of the query with its whole vector or any of its passages (MaxP),
 exact or through Annoy alike.
 
+Opening resolves the index's current generation once and reads every file from it (indexer/build.py),
+after checking the whole of every file (`verify`: "quick", the default, hashes each file once per file
+identity, indexer/manifest.py; "full" hashes every time), so a search never mixes two versions of an
+index being updated, and a damaged file is refused before Annoy can crash on it. What search reads is
+bounds-checked too (Annoy items, BM25 rows, passage rows, unit norms of the vectors behind every
+semantic hit): a failure is a `DamagedIndexError` naming the file, never a wrong hit.
+
 Its only filter is `indexer.tags.TagFilter` (`dssm search --tag`): documents carrying every given tag
 (stored by `index build --with-tags`). Both sides then score just those documents: BM25 restricted to
 their rows, and the semantic side exactly (their stored vectors), so a filter never loses hits to Annoy.
@@ -25,10 +32,10 @@ from indexer.build import STORE_FILE
 from indexer.hits import Hits
 from indexer.analysis import index_analyzer
 from indexer.lexical import Bm25Index
-from indexer.manifest import read_manifest, verify_files
-from indexer.passages import open_passages, passage_config, passage_texts
+from indexer.manifest import damaged, generation_dir, read_manifest, verify_files
+from indexer.passages import PASSAGES_FILE, open_passages, passage_config, passage_texts
 from indexer.store import DocumentStore
-from indexer.vectors import IDS_FILE, VECTORS_FILE, open_vectors, read_ids
+from indexer.vectors import IDS_FILE, UNIT_TOLERANCE, VECTORS_FILE, check_unit, open_vectors, read_ids
 
 RERANK_FACTOR = 4  # exact re-rank: ask Annoy for 4 x k neighbours, re-score them from the vector file
 # with passages, Annoy is asked for this many items per wanted document (a document's passages
@@ -54,26 +61,46 @@ def top_rows(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, 
 
 
 class EmbeddedIndex:
-    def __init__(self, directory: Path, manifest: dict) -> None:
+    def __init__(self, directory: Path, manifest: dict, generation: Path | None = None) -> None:
+        """`directory`: the index (named in messages); `generation`: where its files are (default: it)."""
+        files = generation or directory
         self.directory, self.manifest = directory, manifest
-        self.ids = read_ids(directory / IDS_FILE)
+        self.ids = read_ids(files / IDS_FILE)
+        if len(self.ids) != manifest["counts"]["documents"]:
+            raise damaged(directory, IDS_FILE, f"lists {len(self.ids)} ids, the manifest "
+                                               f"{manifest['counts']['documents']} documents")
         self.dim = manifest["model"]["dim"]
-        self.vectors = open_vectors(directory / VECTORS_FILE, len(self.ids), self.dim)
-        self.bm25 = Bm25Index.open(directory, len(self.ids), index_analyzer(manifest["bm25"]))
-        self.annoy = AnnoySearcher(directory / ANNOY_FILE, self.dim, manifest["annoy"]["items"])
-        self.passages = open_passages(directory, manifest)
-        self.store = DocumentStore.open(directory / STORE_FILE)
+        self.vectors = open_vectors(files / VECTORS_FILE, len(self.ids), self.dim)
+        self.bm25 = Bm25Index.open(files, len(self.ids), index_analyzer(manifest["bm25"]))
+        self.passages = open_passages(files, manifest)
+        if self.passages is not None:
+            self.passages.check_rows(len(self.ids), directory)
+        items = len(self.ids) + (len(self.passages) if self.passages is not None else 0)
+        self.annoy = AnnoySearcher(files / ANNOY_FILE, self.dim, manifest["annoy"]["items"], items, shown=directory)
+        self.store = DocumentStore.open(files / STORE_FILE)
         self._row_of: dict[str, int] | None = None
         self._feature_rows: np.ndarray | None = None
 
     @classmethod
     def open(cls, directory: str | Path, verify: str = "quick") -> "EmbeddedIndex":
-        """Open for search after checking the manifest and every file (`verify`: quick | full)."""
+        """Open for search: the current generation, after checking the manifest and the whole of every
+        file (`verify`: quick, hashes remembered per file identity | full). Should a writer replace
+        the generation while it opens, it opens the new one (once)."""
         directory = Path(directory)
-        manifest = read_manifest(directory)
-        verify_files(directory, manifest, verify)
+        generation = generation_dir(directory)
         try:
-            return cls(directory, manifest)
+            return cls.open_generation(directory, generation, verify)
+        except ValueError:
+            if generation_dir(directory) == generation:
+                raise
+        return cls.open_generation(directory, generation_dir(directory), verify)   # replaced meanwhile
+
+    @classmethod
+    def open_generation(cls, directory: Path, generation: Path, verify: str) -> "EmbeddedIndex":
+        manifest = read_manifest(generation)
+        verify_files(generation, manifest, "full" if verify == "full" else "cached", shown=directory)
+        try:
+            return cls(directory, manifest, generation)
         except (OSError, KeyError, sqlite3.DatabaseError, json.JSONDecodeError) as error:
             raise ValueError(f"index {directory} could not be opened ({error}); "
                              f"rebuild it with `dssm index build`") from None
@@ -106,11 +133,16 @@ class EmbeddedIndex:
     def lexical(self, query: str, k: int, filter: object = None) -> Hits:
         """BM25 top k (score higher is better), among the rows passing `filter` (a TagFilter) if given."""
         rows = self.allowed_rows(filter)
-        if rows is None:
-            rows, scores = self.bm25.search(query, k)
-        else:
-            scores = self.bm25.scores(query)[rows]
-            rows, scores = top_rows(rows[scores > 0], scores[scores > 0], k)
+        try:
+            if rows is None:
+                rows, scores = self.bm25.search(query, k)
+            else:
+                scores = self.bm25.scores(query)[rows]
+                rows, scores = top_rows(rows[scores > 0], scores[scores > 0], k)
+        except IndexError:
+            raise damaged(self.directory, "bm25.*", "hold a document row out of range") from None
+        if len(rows) and (np.max(rows) >= len(self.ids) or np.min(rows) < 0 or not np.all(np.isfinite(scores))):
+            raise damaged(self.directory, "bm25.*", "hold a document row out of range or a score that is not finite")
         return Hits([self.ids[row] for row in rows], scores).top(k)
 
     def semantic(self, vector: np.ndarray, k: int, num_candidates: int | None = None, filter: object = None,
@@ -134,9 +166,26 @@ class EmbeddedIndex:
         else:
             items, _ = self.annoy.search(vector, PASSAGE_ITEMS_FACTOR * wanted, search_k)
             rows = np.unique(self.passages.item_rows(items, len(self.ids)))
+            cosines = np.zeros(0)
         if (exact or self.passages is not None) and len(rows):
             cosines = self.exact_scores(rows, vector)
         rows, cosines = top_rows(rows, cosines, k)              # hundreds of folded documents: keep k first
+        return self.checked_hits(rows, cosines, k)
+
+    def checked_hits(self, rows: np.ndarray, cosines: np.ndarray, k: int) -> Hits:
+        """The top k of semantic `rows`, after checking what they rest on: cosines within [-1, 1] and
+        the stored vectors of these rows (and of their passages) of norm 1 or 0."""
+        rows, cosines = np.asarray(rows, dtype=np.int64), np.asarray(cosines, dtype=np.float64)
+        if not len(rows):
+            return Hits.empty()
+        if not np.all(np.abs(cosines) <= 1 + UNIT_TOLERANCE):            # NaN fails too
+            bad = int(rows[np.argmax(~(np.abs(cosines) <= 1 + UNIT_TOLERANCE))])
+            raise damaged(self.directory, VECTORS_FILE if self.passages is None else f"{VECTORS_FILE} or {PASSAGES_FILE}",
+                          f"gives document row {bad} a cosine of {cosines[rows == bad][0]:.6g} (stored vectors "
+                          f"are unit length: the file is corrupt)")
+        check_unit(np.asarray(self.vectors[rows], dtype=np.float64), rows, self.directory, VECTORS_FILE)
+        if self.passages is not None:
+            self.passages.check_unit(rows, self.directory)
         return Hits([self.ids[row] for row in rows], cosines).top(k)
 
     def exact_scores(self, rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
@@ -170,7 +219,7 @@ class EmbeddedIndex:
         rows, scores = top_rows(rows, scores[rows], k)
         if float64:
             scores = self.exact_scores(rows, vector)
-        return Hits([self.ids[row] for row in rows], scores).top(k)
+        return self.checked_hits(rows, scores, k)
 
     def semantic_among(self, rows: np.ndarray, vector: np.ndarray, k: int) -> Hits:
         """Exact cosine top k among `rows` (rows without features left out, as Annoy leaves them out)."""
@@ -183,7 +232,7 @@ class EmbeddedIndex:
         if self.passages is not None:
             cosines = self.passages.best_among(rows, cosines, vector)
         rows, cosines = top_rows(rows, cosines, k)
-        return Hits([self.ids[row] for row in rows], cosines).top(k)
+        return self.checked_hits(rows, cosines, k)
 
     def matched_passages(self, ids, vector: np.ndarray) -> dict[str, tuple[str, float]]:
         """Document id -> (text, cosine) of its best passage, for the documents among `ids` whose best
@@ -212,3 +261,4 @@ class EmbeddedIndex:
 
     def close(self) -> None:
         self.store.close()
+

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.vectors import DTYPE, VectorWriter, open_vectors
+from indexer.manifest import damaged
+from indexer.vectors import DTYPE, VectorWriter, check_unit, open_vectors
 
 PASSAGES_FILE = "passages.f32"
 PASSAGE_ROWS_FILE = "passage_rows.i32"
@@ -114,6 +115,20 @@ class Passages:
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    def check_rows(self, documents: int, directory: Path) -> None:
+        """Refuse passage rows outside the `documents` rows, or out of order (spans need them sorted)."""
+        if len(self.rows) and (self.rows.min() < 0 or self.rows.max() >= documents or np.any(np.diff(self.rows) < 0)):
+            raise damaged(directory, PASSAGE_ROWS_FILE, f"holds document rows out of range [0, {documents}) "
+                                                        f"or out of order")
+
+    def check_unit(self, rows: np.ndarray, directory: Path) -> None:
+        """Refuse passage vectors of the documents `rows` whose norm is neither 1 nor 0."""
+        begin, end = self.spans(np.asarray(rows, dtype=np.int64))
+        lengths = end - begin
+        if lengths.sum():
+            items = np.repeat(begin - np.r_[0, np.cumsum(lengths)[:-1]], lengths) + np.arange(int(lengths.sum()))
+            check_unit(self.vectors[items], items, directory, PASSAGES_FILE, "passage")
 
     def best(self, scores: np.ndarray, vector: np.ndarray) -> np.ndarray:
         """Document scores [rows] raised to each document's best passage cosine (float32 products)."""

@@ -11,9 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
+from indexer.manifest import damaged
+
 VECTORS_FILE = "vectors.f32"
 IDS_FILE = "ids.json"
 DTYPE = np.dtype("<f4")
+UNIT_TOLERANCE = 1e-3   # stored vectors have norm 1 (or 0: no features); float32 rounding stays far below
 
 
 class VectorWriter:
@@ -42,6 +45,17 @@ def open_vectors(path: Path, rows: int, dim: int) -> np.ndarray:
     if rows == 0:
         return np.zeros((0, dim), dtype=DTYPE)
     return np.memmap(path, dtype=DTYPE, mode="r", shape=(rows, dim))
+
+
+def check_unit(vectors: np.ndarray, numbers: np.ndarray, directory: Path, name: str, what: str = "document row") -> None:
+    """Refuse stored vectors [n, dim] (numbered `numbers` [n] in the message) whose norm is neither
+    1 nor 0: what search reads from a vector file is bounds-checked, whatever its checksum says."""
+    norms = np.linalg.norm(np.asarray(vectors, dtype=np.float64), axis=1) if len(vectors) else np.zeros(0)
+    bad = ~((np.abs(norms - 1) <= UNIT_TOLERANCE) | (norms == 0))
+    if np.any(bad):
+        first = int(np.argmax(bad))
+        raise damaged(directory, name, f"holds a vector of norm {norms[first]:.6g} for {what} {int(numbers[first])} "
+                                       f"(stored vectors are unit length: the file is corrupt)")
 
 
 def write_vectors(path: Path, vectors: np.ndarray) -> None:
