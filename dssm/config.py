@@ -7,6 +7,7 @@ field and the fix.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 
@@ -92,9 +93,13 @@ class TrainConfig:
             if getattr(self, name) not in choices:
                 raise ValueError(f"unknown {name} {getattr(self, name)!r}; choose from {list(choices)}")
         _positive(self, "epochs", "batch_size", "val_pool", "patience", "bm25_depth")
-        if self.margin < 0:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{field.name} must be a finite number, got {value}")
+        if not self.margin >= 0:
             raise ValueError(f"margin must be >= 0, got {self.margin}; try --margin 0.2")
-        if self.gamma <= 0:
+        if not self.gamma > 0:
             raise ValueError(f"gamma must be > 0, got {self.gamma}; try --gamma 20")
         if not self.learning_rate > 0 or not self.table_lr_scale > 0:
             raise ValueError(f"learning rate and table_lr_scale must be > 0, got {self.learning_rate} and "
@@ -105,15 +110,15 @@ class TrainConfig:
             raise ValueError("symmetric applies to the softmax loss; drop it or use --loss softmax")
         if not 0 <= self.feature_dropout < 1:
             raise ValueError(f"feature_dropout must be in [0, 1), got {self.feature_dropout}")
-        if self.distill_weight < 0 or self.teacher_gamma <= 0:
+        if not (self.distill_weight >= 0 and self.teacher_gamma > 0):
             raise ValueError("distill_weight must be >= 0 and teacher_gamma > 0")
         from dssm.pseudo import parse_kinds
         parse_kinds(self.pseudo_queries)
         if not self.pseudo_weight >= 0:
             raise ValueError(f"pseudo_weight must be >= 0, got {self.pseudo_weight}")
-        if self.tag_weight < 0:
+        if not self.tag_weight >= 0:
             raise ValueError(f"tag_weight must be >= 0, got {self.tag_weight}")
-        if self.layer_weight < 0:
+        if not self.layer_weight >= 0:
             raise ValueError(f"layer_weight must be >= 0, got {self.layer_weight}")
         if self.batch_size < 2:
             raise ValueError("batch_size must be >= 2: negatives come from the batch")

@@ -148,3 +148,18 @@ def test_index_build_adapt_indexes_with_the_adapted_model(tiny_model, tmp_path):
     manifest = json.loads((tmp_path / "index" / "manifest.json").read_text())
     assert manifest["model"]["fingerprint"] == load_encoder(tmp_path / "adapted").fingerprint
     assert manifest["model"]["fingerprint"] != load_encoder(tiny_model).fingerprint
+
+
+@pytest.mark.parametrize("field", ["learning_rate", "gamma", "margin", "tag_weight", "layer_weight", "pseudo_weight",
+                                   "distill_weight", "teacher_gamma", "table_lr_scale", "feature_dropout"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_hyper_parameters_are_refused(field, value):
+    with pytest.raises(ValueError):
+        TrainConfig(**{field: value})
+
+
+def test_nan_learning_rate_is_a_one_line_usage_error(tmp_path):
+    result = run("train", "--pairs", DATA / "sample_pairs.jsonl", "--corpus", DATA / "sample_corpus.jsonl",
+                 "--out", tmp_path / "m", "--lr", "nan")
+    assert result.exit_code == 2 and "learning_rate must be a finite number" in result.output
+    assert not (tmp_path / "m").exists()
