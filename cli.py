@@ -99,10 +99,11 @@ def main() -> None:
 @click.option("--seed", default=13, show_default=True, type=int)
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last finished epoch.")
 @click.option("--skip-missing", is_flag=True, help="Skip pairs naming doc ids absent from the corpus.")
+@click.option("--force", is_flag=True, help="Replace an --out that holds something other than a model.")
 @click.option("--quiet", is_flag=True, help="One line per epoch instead of a progress bar.")
 @user_errors
 def train(pairs, corpus, tags, teacher, init_dir, out, layers, buckets, max_features, word_ngrams, asymmetric, resume,
-          skip_missing, quiet, **hyper):
+          skip_missing, force, quiet, **hyper):
     """Train a DSSM on (query, relevant document) pairs and/or (text, tag) pairs; export it to OUT."""
     from dssm.config import FeaturiserConfig, TowerConfig, TrainConfig
 
@@ -113,7 +114,7 @@ def train(pairs, corpus, tags, teacher, init_dir, out, layers, buckets, max_feat
 
     result = run_training(pairs, corpus, out, featuriser, tower, config, resume=resume,
                           skip_missing=skip_missing, verbose=2 if quiet else 1, log=click.echo, tags_path=tags,
-                          teacher_dir=teacher, init_dir=init_dir)
+                          teacher_dir=teacher, init_dir=init_dir, force=force)
     best = max(result.history.get("val_mrr_at_10", [float("nan")]))
     click.echo(f"trained {result.epochs_run} epochs; best validation MRR@10 {best:.4f}; fingerprint {result.fingerprint}")
 
@@ -135,11 +136,12 @@ def adapt_options(command):
     return command
 
 
-def run_adaptation(model, corpus, out, quiet, **hyper):
+def run_adaptation(model, corpus, out, quiet, force=False, **hyper):
     from dssm.config import adapt_config
     from dssm.train import adapt as adapt_model                      # imports TensorFlow
 
-    result = adapt_model(model, corpus, out, adapt_config(**hyper), verbose=2 if quiet else 1, log=click.echo)
+    result = adapt_model(model, corpus, out, adapt_config(**hyper), verbose=2 if quiet else 1, log=click.echo,
+                         force=force)
     best = max(result.history.get("val_mrr_at_10", [float("nan")]))
     click.echo(f"adapted {model} to {corpus} in {result.epochs_run} epochs; validation MRR@10 on held-out documents' "
                f"pseudo-queries {best:.4f}; fingerprint {result.fingerprint}")
@@ -152,6 +154,7 @@ def run_adaptation(model, corpus, out, quiet, **hyper):
 @adapt_options
 @click.option("--batch-size", default=512, show_default=True, type=int)
 @click.option("--seed", default=13, show_default=True, type=int)
+@click.option("--force", is_flag=True, help="Replace an --out that holds something other than a model.")
 @click.option("--quiet", is_flag=True, help="One line per epoch instead of a progress bar.")
 @user_errors
 def adapt(model, corpus, out, quiet, **hyper):
@@ -270,7 +273,7 @@ def index() -> None:
 @click.option("--es-index", help="Also (or, without --out, only) build this Elasticsearch alias: a new NAME-<timestamp> index, then an atomic alias swap.")
 @click.option("--es-url", help="Elasticsearch URL (default $DSSM_ES_URL or http://127.0.0.1:9200); credentials from DSSM_ES_API_KEY or DSSM_ES_USER/DSSM_ES_PASSWORD, CA from DSSM_ES_CA_CERTS.")
 @click.option("--keep-old", is_flag=True, help="Keep the index the alias served before (default: delete it after the swap).")
-@click.option("--force", is_flag=True, help="Replace an Elasticsearch index/alias not built by dssm-search, or one with other dims.")
+@click.option("--force", is_flag=True, help="Replace an --out (or --adapt) directory that holds something else (a model, a tag index, other files), or an Elasticsearch index/alias not built by dssm-search or with other dims.")
 @click.option("--es-analyzer", help="Override the Elasticsearch analyzer of title/text (default: the dssm plugin's dssm_<--analyzer>, the embedded index's analysis; without the plugin Elasticsearch's own english/russian, standard for simple, with a warning).")
 @click.option("--hnsw-m", default=16, show_default=True, type=int, help="HNSW graph degree of the dense_vector field.")
 @click.option("--hnsw-ef-construction", default=100, show_default=True, type=int, help="HNSW build beam width.")
@@ -292,8 +295,13 @@ def index_build(model, corpus, out, n_trees, search_k, on_duplicate, on_disk_bui
         raise UsageError(str(error)) from None
     tagging = tagging_of(with_tags, tag_k, tag_min_similarity)
     es_connection = es_connect_for_build(out, es_options, analyzer)  # fails fast, before any encoding
+    if out is not None:
+        from dssm.export import check_output
+        from indexer.build import DOCUMENT_INDEX
+
+        check_output(out, DOCUMENT_INDEX, es_options["force"])  # before adapting or encoding
     if adapt_dir is not None:
-        run_adaptation(model, corpus, adapt_dir, quiet)
+        run_adaptation(model, corpus, adapt_dir, quiet, force=es_options["force"])
         model = adapt_dir
     if out is None:
         return es_build(es_connection, model, corpus, None, on_duplicate, batch_size, quiet, tagging=tagging,
@@ -301,7 +309,7 @@ def index_build(model, corpus, out, n_trees, search_k, on_duplicate, on_disk_bui
     start, progress = time.perf_counter(), ProgressPrinter(quiet)
     manifest = build_index(model, corpus, out, n_trees=n_trees, search_k=search_k, on_duplicate=on_duplicate,
                            on_disk_build=on_disk_build, batch_size=batch_size, progress=progress, tagging=tagging,
-                           passages=passages, analyzer_name=analyzer)
+                           passages=passages, analyzer_name=analyzer, force=es_options["force"])
     progress.finish()
     click.echo(index_summary(manifest, time.perf_counter() - start, out))
     if es_connection is not None:
@@ -632,8 +640,9 @@ def tag() -> None:
 @click.option("--tag-examples", type=click.Path(dir_okay=False), help='One-shot tags: JSONL {"tag", "example"}; such a tag is the mean of its examples\' vectors (tags not in --tags are added).')
 @click.option("--n-trees", default=50, show_default=True, type=click.IntRange(min=1), help="Annoy trees (used above 20,000 tags; below, search is exact).")
 @click.option("--search-k", default=20000, show_default=True, type=int, help="Default Annoy search_k stored in the tag index.")
+@click.option("--force", is_flag=True, help="Replace an --out that holds something other than a tag index.")
 @user_errors
-def tag_index(model, tags_file, out, tag_examples, n_trees, search_k):
+def tag_index(model, tags_file, out, tag_examples, n_trees, search_k, force):
     """Embed every tag of TAGS with MODEL and write a tag index to OUT."""
     import time
 
@@ -641,7 +650,7 @@ def tag_index(model, tags_file, out, tag_examples, n_trees, search_k):
 
     start, tags = time.perf_counter(), read_tags(tags_file)
     examples = read_tag_examples(tag_examples) if tag_examples else None
-    manifest = build_tag_index(model, tags, out, examples=examples, n_trees=n_trees, search_k=search_k)
+    manifest = build_tag_index(model, tags, out, examples=examples, n_trees=n_trees, search_k=search_k, force=force)
     counts = manifest["counts"]
     click.echo(f"{out}: {counts['tags']:,} tags ({counts['one_shot']:,} one-shot from examples), "
                f"{manifest['model']['dim']} dims, in {time.perf_counter() - start:.1f} s")

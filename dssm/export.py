@@ -117,6 +117,37 @@ def save_model(out_dir: str | Path, featuriser: FeaturiserConfig, tower: TowerCo
     return config["fingerprint"]
 
 
+ARTEFACTS = {"dssm-search-index": "a dssm-search document index", "dssm-search-tags": "a dssm-search tag index"}
+
+
+def describe_directory(path: Path) -> str:
+    """What `path` holds, in words: a model, a document or tag index, a file, or other files."""
+    if path.is_file() or (path.exists() and not path.is_dir()):
+        return "a file"
+    if (path / "config.json").is_file():
+        return "a dssm model"
+    try:
+        found = json.loads((path / "manifest.json").read_text(encoding="utf-8")).get("format")
+    except (OSError, ValueError, AttributeError):
+        found = None
+    if found in ARTEFACTS:
+        return ARTEFACTS[found]
+    entries = sum(1 for _ in path.iterdir())
+    return f"a directory of {entries} entries that dssm-search did not write"
+
+
+def check_output(out: str | Path, wants: str, force: bool, option: str = "--out") -> None:
+    """Refuse an output path that holds something other than `wants` (a describe_directory phrase, e.g.
+    "a dssm model") unless `force`: writing there would replace a user's files or another artefact."""
+    out = Path(out)
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        return
+    found = describe_directory(out)
+    if found != wants and not (force and out.is_dir()):
+        fix = f"choose another {option}" + ("" if found == "a file" else " or pass --force to replace it")
+        raise ValueError(f"{out} holds {found}, not {wants}; {fix}")
+
+
 def replace_directory(new: Path, target: Path) -> None:
     """Swap `new` into place of `target`; the old directory is removed only after the rename.
 

@@ -131,7 +131,8 @@ def distribution_strategy():
 def train(pairs_path: str | None, corpus_path: str | None, out_dir: str, featuriser: FeaturiserConfig,
           tower: TowerConfig, config: TrainConfig, resume: bool = False, skip_missing: bool = False,
           verbose: int = 1, extra_callbacks: list | None = None, log=print,
-          tags_path: str | None = None, teacher_dir: str | None = None, init_dir: str | None = None) -> TrainResult:
+          tags_path: str | None = None, teacher_dir: str | None = None, init_dir: str | None = None,
+          force: bool = False) -> TrainResult:
     """Train a DSSM on (query, document) pairs, (text, tag) pairs and/or corpus pseudo-queries and
     export it to out_dir.
 
@@ -141,9 +142,11 @@ def train(pairs_path: str | None, corpus_path: str | None, out_dir: str, featuri
     their own. Validation ranks documents for held-out search pairs (their documents' pseudo-queries
     are held out too); with pseudo-queries alone, for held-out pseudo-queries; with tags only, it
     ranks the tags of held-out texts. init_dir: start from that exported model's weights (same
-    featuriser and tower), as `dssm adapt` does.
+    featuriser and tower), as `dssm adapt` does. force: replace an out_dir that holds something else
+    than a model (refused otherwise, before any work).
     """
     pseudo_kinds = parse_kinds(config.pseudo_queries)
+    export.check_output(out_dir, "a dssm model", force)
     keras.utils.set_random_seed(config.seed)
     out = Path(out_dir)
     work = out.with_name(out.name + ".training")        # checkpoints, logs, resume state
@@ -255,14 +258,15 @@ def train(pairs_path: str | None, corpus_path: str | None, out_dir: str, featuri
 
 
 def adapt(model_dir: str, corpus_path: str, out_dir: str, config: TrainConfig, verbose: int = 1,
-          log=print) -> TrainResult:
+          log=print, force: bool = False) -> TrainResult:
     """Zero-label domain adaptation: fine-tune the model at `model_dir` on pseudo-queries cut from
     `corpus_path` (config.pseudo_queries), keeping its featuriser and tower; export to `out_dir`."""
     from dssm.config import from_dict
 
     source = export.read_config(model_dir)
     return train(None, corpus_path, out_dir, from_dict(FeaturiserConfig, source["featuriser"]),
-                 from_dict(TowerConfig, source["tower"]), config, verbose=verbose, log=log, init_dir=model_dir)
+                 from_dict(TowerConfig, source["tower"]), config, verbose=verbose, log=log, init_dir=model_dir,
+                 force=force)
 
 
 def assign_exported_weights(model: DSSMModel, model_dir: str, featuriser: FeaturiserConfig,

@@ -44,7 +44,8 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from dssm.export import leftover_pid, pid_alive, recover_directory, remove_dead_copies
+from dssm.export import (check_output, describe_directory, leftover_pid, pid_alive, recover_directory,
+                         remove_dead_copies, replace_directory)
 from indexer.analysis import DEFAULT_ANALYZER, analyzer, check_analyzer, index_analyzer
 from indexer.annoy_index import ANNOY_FILE, DEFAULT_N_TREES, DEFAULT_SEARCH_K, METRIC, SEED, build_annoy
 from indexer.documents import Document, iter_documents, scan_ids
@@ -56,6 +57,7 @@ from indexer.store import DocumentStore
 from indexer.vectors import IDS_FILE, VECTORS_FILE, VectorWriter, open_vectors, read_ids, write_ids
 
 STORE_FILE = "documents.sqlite"
+DOCUMENT_INDEX = "a dssm-search document index"   # dssm.export.describe_directory's words for what we write
 INDEX_FILES = [STORE_FILE, VECTORS_FILE, IDS_FILE, ANNOY_FILE, *bm25_files()]
 BATCH_SIZE = 1024
 Progress = Callable[[int], None]  # called with the number of documents just encoded
@@ -99,20 +101,20 @@ def generations(index: Path) -> dict[int, Path]:
 
 
 @contextmanager
-def staging(target: Path, label: str = "dssm index") -> Iterator[Path]:
+def staging(target: Path, wants: str = DOCUMENT_INDEX, force: bool = False) -> Iterator[Path]:
     """A new generation of `target` to write into, made current atomically when the block succeeds,
     removed if not. It first puts back an index lost between two renames and removes what killed
     writers left (call it holding `index_lock(target)`, as document index writers do). A `target`
-    that is a file, or a non-empty directory without a manifest (not a `label`), is refused."""
+    that holds anything but `wants` (dssm.export.describe_directory: a model, the other kind of
+    index, a user's files) is refused, or with `force` replaced whole by the new index."""
     target = Path(target).resolve()
-    if target.exists() and not target.is_dir():
-        raise ValueError(f"{target} is a file, not an index directory; choose another --out")
     recover_directory(target, MANIFEST_FILE)
-    if target.exists() and any(target.iterdir()) and not (target / MANIFEST_FILE).is_file():
-        raise ValueError(f"{target} exists and is not a {label}; choose a new --out or remove it")
+    check_output(target, wants, force)
+    foreign = target.is_dir() and any(target.iterdir()) and describe_directory(target) != wants
     target.parent.mkdir(parents=True, exist_ok=True)
-    remove_leftovers(target)
-    fresh = not target.exists()
+    if not foreign:
+        remove_leftovers(target)
+    fresh = foreign or not target.exists()
     name = GENERATION.format(max(generations(target), default=0) + 1)
     root = (target.with_name(f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}") if fresh
             else target / f".{name}.tmp-{os.getpid()}")
@@ -124,7 +126,10 @@ def staging(target: Path, label: str = "dssm index") -> Iterator[Path]:
         yield work
         if fresh:
             publish(root, name)
-            os.rename(root, target)
+            if foreign:
+                replace_directory(root, target)     # --force over another artefact: swapped whole
+            else:
+                os.rename(root, target)
         else:
             os.rename(work, target / name)
             publish(target, name)
@@ -264,9 +269,10 @@ def build_index(model_dir: str | Path, corpus: str | Path, out: str | Path, *, e
                 n_trees: int = DEFAULT_N_TREES, search_k: int = DEFAULT_SEARCH_K, on_duplicate: str = "error",
                 on_disk_build: bool = False, batch_size: int = BATCH_SIZE,
                 progress: Progress | None = None, tagging: dict | None = None, passages: dict | None = None,
-                analyzer_name: str = DEFAULT_ANALYZER) -> dict:
+                analyzer_name: str = DEFAULT_ANALYZER, force: bool = False) -> dict:
     """Build an index of `corpus` with the model at `model_dir` into `out`; returns the manifest.
 
+    force: replace an `out` that holds something else (a model, a tag index, other files).
     analyzer_name: the BM25 side's analysis (indexer/analysis.py: english, russian, simple).
     tagging: `{"index": tag index dir, "k", "min_similarity"}` to store each document's predicted tags.
     passages: `{"window", "stride"}` (indexer/passages.py) to encode each document's passages too.
@@ -281,7 +287,8 @@ def build_index(model_dir: str | Path, corpus: str | Path, out: str | Path, *, e
         raise ValueError(f"corpus {corpus} has no documents; give a JSONL/TSV/CSV file with id, title, text")
     model = {"fingerprint": encoder.fingerprint, "path": str(Path(model_dir).resolve()), "dim": encoder.dim}
     out.parent.mkdir(parents=True, exist_ok=True)
-    with index_lock(out), staging(out) as tmp:
+    check_output(out, DOCUMENT_INDEX, force)  # before any encoding
+    with index_lock(out), staging(out, force=force) as tmp:
         store = DocumentStore.create(tmp / STORE_FILE)
         store.connection.execute("PRAGMA journal_mode=OFF")
         writer = VectorWriter(tmp / VECTORS_FILE, encoder.dim)

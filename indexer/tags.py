@@ -33,6 +33,7 @@ from indexer.manifest import MANIFEST_FILE, check_model, describe_files, verify_
 from indexer.vectors import DTYPE, VECTORS_FILE, open_vectors, write_vectors
 
 FORMAT = "dssm-search-tags"
+TAG_INDEX = "a dssm-search tag index"   # dssm.export.describe_directory's words for what we write
 FORMAT_VERSION = 1
 KIND = "tags"
 TAGS_FILE = "tags.json"
@@ -103,9 +104,9 @@ def read_tags(path: str | Path) -> list[str]:
 
 def build_tag_index(model_dir: str | Path, tags: Sequence[str], out_dir: str | Path,
                     examples: dict[str, list[str]] | None = None, n_trees: int = DEFAULT_N_TREES,
-                    search_k: int = DEFAULT_SEARCH_K, encoder=None) -> dict:
+                    search_k: int = DEFAULT_SEARCH_K, encoder=None, force: bool = False) -> dict:
     """Embed `tags` (plus the tags of `examples` not among them, appended) and write a tag index to
-    `out_dir` atomically; returns its manifest."""
+    `out_dir` atomically; returns its manifest. force: replace an `out_dir` holding something else."""
     examples = examples or {}
     tags = list(dict.fromkeys([*tags, *examples]))
     if not tags:
@@ -118,7 +119,7 @@ def build_tag_index(model_dir: str | Path, tags: Sequence[str], out_dir: str | P
     vectors = tag_vectors(encoder, tags, examples)
     from indexer.build import staging  # temp dir beside out_dir, renamed into place (lazy: keeps scipy out of predict)
 
-    with staging(Path(out_dir), label="tag index") as tmp:
+    with staging(Path(out_dir), TAG_INDEX, force) as tmp:
         (tmp / TAGS_FILE).write_text(json.dumps(tags, ensure_ascii=False), encoding="utf-8")
         write_vectors(tmp / VECTORS_FILE, vectors)
         items = build_annoy(vectors, tmp / ANNOY_FILE, n_trees, seed=SEED)

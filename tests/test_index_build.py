@@ -153,7 +153,7 @@ def test_out_that_is_not_an_index_is_not_replaced(tiny_model, corpus, tmp_path):
     precious = tmp_path / "home"
     precious.mkdir()
     (precious / "thesis.tex").write_text("keep me")
-    with pytest.raises(ValueError, match="not a dssm index"):
+    with pytest.raises(ValueError, match="holds a directory of 1 entries that dssm-search did not write, not a dssm-search document index"):
         build_index(tiny_model, corpus, precious)
     assert (precious / "thesis.tex").read_text() == "keep me"
 

@@ -1,0 +1,78 @@
+"""Issue 17 finding 1: a command that writes a directory never replaces another kind of thing silently."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from conftest import DATA
+
+from cli import main
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(arg) for arg in args])
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    path = tmp_path / "corpus.jsonl"
+    path.write_text("\n".join((DATA / "sample_corpus.jsonl").read_text().splitlines()[:30]) + "\n")
+    return path
+
+
+def user_folder(path):
+    path.mkdir()
+    (path / "thesis.txt").write_text("years of work")
+    return path
+
+
+def test_train_refuses_a_users_folder_and_writes_nothing(tmp_path, corpus):
+    folder = user_folder(tmp_path / "mine")
+    result = run("train", "--pairs", DATA / "sample_pairs.jsonl", "--corpus", DATA / "sample_corpus.jsonl",
+                 "--out", folder, "--epochs", 1)
+    assert result.exit_code == 2
+    assert "holds a directory of 1 entries that dssm-search did not write, not a dssm model" in result.output
+    assert "--force" in result.output and (folder / "thesis.txt").read_text() == "years of work"
+
+
+def test_adapt_refuses_an_index(tiny_model, tmp_path, corpus):
+    index = tmp_path / "index"
+    assert run("index", "build", "--model", tiny_model, "--corpus", corpus, "--out", index, "--quiet").exit_code == 0
+    result = run("adapt", "--model", tiny_model, "--corpus", corpus, "--out", index)
+    assert result.exit_code == 2 and "holds a dssm-search document index, not a dssm model" in result.output
+    assert (index / "manifest.json").is_file()
+
+
+def test_document_and_tag_indexes_never_replace_each_other_without_force(tiny_model, tmp_path, corpus):
+    index, tags = tmp_path / "index", tmp_path / "tags"
+    (tmp_path / "tags.txt").write_text("editor\nviewer\n")
+    assert run("index", "build", "--model", tiny_model, "--corpus", corpus, "--out", index, "--quiet").exit_code == 0
+    assert run("tag", "index", "--model", tiny_model, "--tags", tmp_path / "tags.txt", "--out", tags).exit_code == 0
+    result = run("tag", "index", "--model", tiny_model, "--tags", tmp_path / "tags.txt", "--out", index)
+    assert result.exit_code == 2 and "holds a dssm-search document index, not a dssm-search tag index" in result.output
+    result = run("index", "build", "--model", tiny_model, "--corpus", corpus, "--out", tags, "--quiet")
+    assert result.exit_code == 2 and "holds a dssm-search tag index, not a dssm-search document index" in result.output
+    result = run("index", "build", "--model", tiny_model, "--corpus", corpus, "--out", tiny_model, "--quiet")
+    assert result.exit_code == 2 and "holds a dssm model" in result.output and (tiny_model / "config.json").is_file()
+    assert json.loads((tags / "manifest.json").read_text())["format"] == "dssm-search-tags"   # untouched
+    # with --force the other artefact is replaced whole, nothing of it left
+    result = run("index", "build", "--model", tiny_model, "--corpus", corpus, "--out", tags, "--quiet", "--force")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tags / "manifest.json").read_text())["format"] == "dssm-search-index"
+    assert run("search", "--index", tags, "--mode", "lexical", "--json", "library").exit_code == 0
+
+
+def test_force_replaces_a_users_folder_whole(tiny_model, tmp_path, corpus):
+    folder = user_folder(tmp_path / "mine")
+    assert run("index", "build", "--model", tiny_model, "--corpus", corpus, "--out", folder, "--quiet").exit_code == 2
+    result = run("index", "build", "--model", tiny_model, "--corpus", corpus, "--out", folder, "--quiet", "--force")
+    assert result.exit_code == 0 and not (folder / "thesis.txt").exists()
+    assert [p.name for p in tmp_path.glob(".mine.*")] == [".mine.lock"]   # no copy left beside it
+
+
+def test_a_file_is_never_replaced(tiny_model, tmp_path, corpus):
+    path = tmp_path / "notes.txt"
+    path.write_text("keep")
+    result = run("index", "build", "--model", tiny_model, "--corpus", corpus, "--out", path, "--force", "--quiet")
+    assert result.exit_code == 2 and "holds a file" in result.output and path.read_text() == "keep"
