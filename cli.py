@@ -257,7 +257,7 @@ def index() -> None:
 @click.option("--search-k", default=20000, show_default=True, type=int, help="Default Annoy search_k stored in the index.")
 @click.option("--on-duplicate", default="error", show_default=True, help="Duplicate ids in the corpus: error | first | last.")
 @click.option("--on-disk-build", is_flag=True, help="Build Annoy in the file (corpora larger than memory).")
-@click.option("--batch-size", default=1024, show_default=True, type=int, help="Documents encoded per batch.")
+@click.option("--batch-size", default=1024, show_default=True, type=click.IntRange(1, 1 << 20), help="Documents encoded per batch.")
 @click.option("--passages", metavar="W:S[:N]|none", default=DEFAULT_PASSAGES, show_default=True,
               help="Also encode windows of W words every S words of each text, the first N only with :N; a "
                    "document scores its best passage or its whole vector (MaxP), in the embedded index and in "

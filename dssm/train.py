@@ -252,9 +252,30 @@ def train(pairs_path: str | None, corpus_path: str | None, out_dir: str, featuri
     def write_keras(path: Path) -> None:
         serving_model(model).save(path)
 
-    fingerprint = export.save_model(out, featuriser, tower, current_weights(model), training_info, write_keras)
+    weights = current_weights(model)
+    check_not_collapsed(history.history, weights, model_config, arrays, train_rows, out)
+    fingerprint = export.save_model(out, featuriser, tower, weights, training_info, write_keras)
     log(f"model {fingerprint[:12]} written to {out} (logs: {work})")
     return TrainResult(fingerprint, epochs_run, history.history, stats)
+
+
+class TrainingFailed(ValueError):
+    """Training diverged or collapsed; nothing was written over the output directory."""
+
+
+def check_not_collapsed(history: dict, weights: dict, model_config: dict, arrays: TrainingArrays,
+                        train_rows: np.ndarray, out: Path, sample: int = 256) -> None:
+    """Refuse to export a model whose loss or weights are not finite, or that encodes a sample of the
+    training documents to one vector (all zero, or all the same): it would rank nothing."""
+    keep = f"{out} was left as it was; lower --lr (or check the data) and train again"
+    losses = np.asarray(history.get("loss", []), dtype=np.float64)
+    if not np.all(np.isfinite(losses)) or not all(np.all(np.isfinite(w)) for w in weights.values()):
+        raise TrainingFailed(f"training diverged (non-finite loss or weights); {keep}")
+    rows = np.unique(arrays.doc_index[train_rows])[:sample]
+    encoder = export.Encoder({**model_config, "fingerprint": ""}, weights)
+    vectors = encoder.encode_ids(*padded_to_csr(arrays.documents[rows]), side="document")
+    if len(rows) > 1 and float(np.abs(vectors - vectors[:1]).max()) < 1e-6:
+        raise TrainingFailed(f"training collapsed: every document encodes to the same vector; {keep}")
 
 
 def adapt(model_dir: str, corpus_path: str, out_dir: str, config: TrainConfig, verbose: int = 1,

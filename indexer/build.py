@@ -278,6 +278,8 @@ def build_index(model_dir: str | Path, corpus: str | Path, out: str | Path, *, e
     passages: `{"window", "stride"}` (indexer/passages.py) to encode each document's passages too.
     """
     out, annoy, analysis = Path(out), annoy_params(n_trees, search_k, on_disk_build), analyzer(analyzer_name)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}; e.g. 1024 documents encoded per batch")
     if encoder is None:
         from dssm.export import load_encoder
         encoder = load_encoder(model_dir)

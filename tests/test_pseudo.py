@@ -163,3 +163,36 @@ def test_nan_learning_rate_is_a_one_line_usage_error(tmp_path):
                  "--out", tmp_path / "m", "--lr", "nan")
     assert result.exit_code == 2 and "learning_rate must be a finite number" in result.output
     assert not (tmp_path / "m").exists()
+
+
+def test_a_collapsed_or_diverged_model_is_not_exported():
+    from dssm.data import TrainingArrays
+    from dssm.train import TrainingFailed, check_not_collapsed
+
+    from dssm.config import FeaturiserConfig, TowerConfig, to_dict
+    from dssm.export import random_weights, tower_prefixes
+
+    featuriser, tower = FeaturiserConfig(buckets=64, max_features=8), TowerConfig(layers=(4, 3))
+    config = {"featuriser": to_dict(featuriser), "tower": to_dict(tower), "towers": tower_prefixes(tower)}
+    documents = np.array([[1, 2, 0], [3, 4, 5], [6, 0, 0]], dtype=np.int32)
+    arrays = TrainingArrays(documents, documents, np.array([0, 1, 2], np.int32), np.array([0, 1, 2], np.int32),
+                            np.array([[0], [1], [2]], np.int32))
+    good = random_weights(featuriser, tower, seed=1)
+    check_not_collapsed({"loss": [1.0, 0.5]}, good, config, arrays, np.arange(3), "m")   # a working model passes
+    with pytest.raises(TrainingFailed, match="diverged"):
+        check_not_collapsed({"loss": [1.0, float("nan")]}, good, config, arrays, np.arange(3), "m")
+    zero = {name: np.zeros_like(value) for name, value in good.items()}
+    with pytest.raises(TrainingFailed, match="collapsed"):
+        check_not_collapsed({"loss": [1.0]}, zero, config, arrays, np.arange(3), "m")
+
+
+def test_index_build_batch_size_zero_is_refused_and_the_index_kept(tiny_model, tmp_path):
+    corpus = small_corpus(tmp_path, 20)
+    assert run("index", "build", "--model", tiny_model, "--corpus", corpus, "--out", tmp_path / "i", "--quiet").exit_code == 0
+    before = (tmp_path / "i" / "manifest.json").read_text()
+    result = run("index", "build", "--model", tiny_model, "--corpus", corpus, "--out", tmp_path / "i", "--batch-size", 0)
+    assert result.exit_code == 2 and "batch-size" in result.output
+    assert (tmp_path / "i" / "manifest.json").read_text() == before
+    from indexer.build import build_index
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        build_index(tiny_model, corpus, tmp_path / "i", batch_size=0)
