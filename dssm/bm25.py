@@ -1,7 +1,7 @@
 """Offline hard negatives from BM25 (Robertson & Zaragoza 2009), so the DSSM learns what BM25 misses.
 
 A small Okapi BM25 over word tokens (the featuriser's tokeniser) with scipy sparse matrices; it is
-only a miner for training. Search-time BM25 lives in the indexes (SQLite FTS5, Elasticsearch).
+only a miner for training. Search-time BM25 lives in the indexes (indexer/lexical.py with the index's analyzer, Elasticsearch).
 """
 from __future__ import annotations
 

@@ -1,1 +1,1 @@
-"""Search: embedded index (Annoy + SQLite FTS5), Elasticsearch backend, fusion, the hybrid searcher."""
+"""Search: the embedded index (Annoy + BM25 + SQLite + vectors), the Elasticsearch backend, fusion, the hybrid searcher."""
