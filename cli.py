@@ -63,6 +63,11 @@ def main() -> None:
 @click.option("--teacher-gamma", default=10.0, show_default=True, type=float, help="Sharpness of the teacher's in-batch softmax (with --teacher).")
 @click.option("--tag-weight", default=0.2, show_default=True, type=float,
               help="Loss weight of a batch of (text, tag) pairs beside search pairs (lower: better search, worse tags).")
+@click.option("--passage-positives", default=0, show_default=True, type=click.IntRange(0, 64),
+              help="Each labelled pair also learns its document's first N passages (title + --passage-window words, "
+                   "what the index scores by MaxP) as positives; 0: off.")
+@click.option("--passage-window", default=12, show_default=True, type=click.IntRange(1, 10000),
+              help="Words per training passage (the index's default --passages 12:6:2).")
 @click.option("--pseudo-queries", default="none", show_default=True,
               help="With --corpus, also learn from pseudo-queries cut from every corpus document: a comma list of "
                    "first-sentence, span, title (dssm/pseudo.py), or none.")

@@ -73,6 +73,8 @@ class TrainConfig:
     distill_weight: float = 1.0      # with teacher vectors: weight of the in-batch distillation loss
     teacher_gamma: float = 10.0      # sharpness of the teacher's in-batch softmax (5-10 beat 20: BENCHMARKS.md)
     tag_weight: float = 0.2          # loss weight of a batch of (text, tag) pairs beside search pairs (BENCHMARKS.md)
+    passage_positives: int = 0       # each labelled pair also trains against its document's first N passages
+    passage_window: int = 12         # ... of this many words (the index's default passages: 12:6:2)
     pseudo_queries: str = "none"     # with a corpus: pseudo-query kinds cut from each document (dssm/pseudo.py)
     pseudo_weight: float = 1.0       # loss weight of a batch of (pseudo-query, document) pairs
     epochs: int = 12
@@ -92,7 +94,9 @@ class TrainConfig:
                               ("optimizer", OPTIMIZERS)):
             if getattr(self, name) not in choices:
                 raise ValueError(f"unknown {name} {getattr(self, name)!r}; choose from {list(choices)}")
-        _positive(self, "epochs", "batch_size", "val_pool", "patience", "bm25_depth")
+        _positive(self, "epochs", "batch_size", "val_pool", "patience", "bm25_depth", "passage_window")
+        if self.passage_positives < 0:
+            raise ValueError(f"passage_positives must be >= 0 (0: off), got {self.passage_positives}")
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             if isinstance(value, float) and not math.isfinite(value):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dssm.featurise import Featuriser, document_text, normalise
+from dssm.featurise import Featuriser, document_text, normalise, passage_texts
 
 
 @dataclass
@@ -91,15 +91,16 @@ def load_corpus(path: str | Path, stats: ReadStats | None = None) -> Corpus:
 
 
 def add_pseudo_pairs(pairs: Pairs | None, corpus: Corpus, kinds: tuple[str, ...],
-                     seed: int) -> tuple[Pairs, np.ndarray]:
-    """The pairs plus (pseudo-query, document) pairs cut from every corpus document (dssm/pseudo.py);
-    returns (pairs, rows of the pseudo pairs)."""
+                     seed: int, documents: int | None = None) -> tuple[Pairs, np.ndarray]:
+    """The pairs plus (pseudo-query, document) pairs cut from every corpus document (dssm/pseudo.py),
+    or from the first `documents` only; returns (pairs, rows of the pseudo pairs)."""
     from dssm.pseudo import corpus_pseudo_pairs
 
     pairs = pairs or Pairs([], np.zeros(0, dtype=np.int32))
+    documents = len(corpus.ids) if documents is None else documents
     titles = corpus.titles or [""] * len(corpus.ids)
     bodies = corpus.bodies or corpus.texts
-    found = list(corpus_pseudo_pairs(zip(corpus.ids, titles, bodies), kinds, seed))
+    found = list(corpus_pseudo_pairs(zip(corpus.ids[:documents], titles, bodies), kinds, seed))
     queries = pairs.queries + [query for query, _ in found]
     rows = np.concatenate([pairs.doc_index, np.asarray([row for _, row in found], dtype=np.int32)])
     return Pairs(queries, rows.astype(np.int32)), np.arange(len(pairs.queries), len(queries))
@@ -150,6 +151,33 @@ def _load_tsv_pairs(path, stats: ReadStats) -> tuple[Pairs, Corpus]:
     corpus = Corpus.from_records((f"doc-{n}", text) for n, text in enumerate(unique))
     row_of = {text: n for n, text in enumerate(unique)}
     return Pairs(queries, np.asarray([row_of[d] for d in documents], dtype=np.int32)), corpus
+
+
+def add_passage_pairs(pairs: Pairs, corpus: Corpus, count: int, window: int) -> tuple[Pairs, Corpus, np.ndarray, np.ndarray]:
+    """Each labelled pair also trains against its document's first `count` passages: windows of
+    `window` words every window/2 words after the title (dssm.featurise.passage_texts), what
+    `dssm index build --passages` encodes beside each document and search scores by MaxP. The passages
+    join the corpus as documents `ID#pN`; a pair's query keeps one key, so its document and passages
+    are all its positives (never one another's in-batch negatives).
+    Returns (pairs, corpus, rows of the passage pairs, the source document row of each)."""
+    ids, texts, index = list(corpus.ids), list(corpus.texts), dict(corpus.index)
+    titles, bodies = corpus.titles or [""] * len(ids), corpus.bodies or corpus.texts
+    rows_of: dict[int, list[int]] = {}
+    for doc in np.unique(pairs.doc_index).tolist():
+        rows_of[doc] = []
+        for number, passage in enumerate(passage_texts(titles[doc], bodies[doc], window, max(window // 2, 1), count)):
+            rows_of[doc].append(len(ids))
+            index[f"{ids[doc]}#p{number}"] = len(ids)
+            ids.append(f"{ids[doc]}#p{number}")
+            texts.append(passage)
+    queries, positives, sources = list(pairs.queries), [pairs.doc_index], []
+    for query, doc in zip(pairs.queries, pairs.doc_index.tolist()):
+        queries += [query] * len(rows_of[doc])
+        positives.append(np.asarray(rows_of[doc], dtype=np.int32))
+        sources += [doc] * len(rows_of[doc])
+    added = np.arange(len(pairs.queries), len(queries))
+    return (Pairs(queries, np.concatenate(positives).astype(np.int32)), Corpus(ids, texts, index, corpus.titles, corpus.bodies),
+            added, np.asarray(sources, dtype=np.int64))
 
 
 def split_validation(pairs: Pairs, fraction: float, seed: int, rows: np.ndarray | None = None,

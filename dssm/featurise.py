@@ -228,3 +228,17 @@ class _Cache(dict):
 def document_text(title: str | None, text: str | None) -> str:
     """The text a document is encoded from: its title, then its body (training and indexing agree)."""
     return " ".join(part for part in (title, text) if part)
+
+
+def passage_texts(title: str, text: str, window: int, stride: int, limit: int | None = None) -> list[str]:
+    """Windows of `window` words every `stride` words of `text`, each after `title`; the last window
+    ends at the text's last word; with `limit`, the first `limit` windows only. A text of at most
+    `window` words has none: its one window would be the whole document, whose vector is stored already."""
+    words = text.split()
+    if len(words) <= window:
+        return []
+    starts = list(range(0, len(words) - window + 1, stride))
+    if starts[-1] + window < len(words):
+        starts.append(len(words) - window)
+    return [" ".join([title, *words[start:start + window]]) if title else " ".join(words[start:start + window])
+            for start in starts[:limit]]

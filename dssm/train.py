@@ -21,8 +21,8 @@ import numpy as np  # noqa: E402
 from dssm import export  # noqa: E402
 from dssm.config import (KIND_PSEUDO, KIND_SEARCH, KIND_TAG, FeaturiserConfig, TowerConfig,  # noqa: E402
                          TrainConfig, to_dict)
-from dssm.data import (Corpus, ReadStats, TrainingArrays, add_pseudo_pairs, add_tag_pairs,  # noqa: E402
-                       featurise_training, load_corpus, load_pairs, make_dataset, padded_to_csr, split_validation)
+from dssm.data import (Corpus, ReadStats, TrainingArrays, add_passage_pairs, add_pseudo_pairs,  # noqa: E402
+                       add_tag_pairs, featurise_training, load_corpus, load_pairs, make_dataset, padded_to_csr, split_validation)
 from dssm.featurise import Featuriser  # noqa: E402
 from dssm.model import DSSMModel  # noqa: E402
 from dssm.pseudo import MIN_WORDS, parse_kinds  # noqa: E402
@@ -52,11 +52,14 @@ def retrieval_metrics(query_vectors: np.ndarray, doc_vectors: np.ndarray, releva
 class RetrievalValidation(keras.callbacks.Callback):
     """Each epoch: rank a pool of documents for the validation queries with the numpy encoder."""
 
-    def __init__(self, model_config: dict, arrays: TrainingArrays, val_rows: np.ndarray, pool_size: int, seed: int):
+    def __init__(self, model_config: dict, arrays: TrainingArrays, val_rows: np.ndarray, pool_size: int, seed: int,
+                 exclude: np.ndarray | None = None):
         super().__init__()
         self.model_config = model_config
         relevant_docs = arrays.doc_index[val_rows]
         others = np.setdiff1d(np.arange(len(arrays.documents)), relevant_docs)
+        if exclude is not None and len(exclude):        # passages: near-copies of documents, never in the pool
+            others = np.setdiff1d(others, exclude)
         rng = np.random.default_rng(seed)
         extra = rng.choice(others, size=min(len(others), max(pool_size - len(np.unique(relevant_docs)), 0)), replace=False)
         pool = np.concatenate([np.unique(relevant_docs), extra])
@@ -164,9 +167,17 @@ def train(pairs_path: str | None, corpus_path: str | None, out_dir: str, featuri
     pairs = None
     if pairs_path:
         pairs, corpus = load_pairs(pairs_path, corpus, skip_missing, stats)
+    documents = len(corpus.ids) if corpus is not None else 0        # before passages join the corpus
+    labelled = len(pairs.queries) if pairs is not None else 0
+    passage_rows, passage_sources = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    if config.passage_positives and pairs is not None and corpus.bodies is not None:
+        pairs, corpus, passage_rows, passage_sources = add_passage_pairs(pairs, corpus, config.passage_positives,
+                                                                         config.passage_window)
+        log(f"passage positives: {len(passage_rows)} pairs with their documents' first {config.passage_positives} "
+            f"passage(s) of {config.passage_window} words")
     pseudo_rows = np.zeros(0, dtype=np.int64)
     if pseudo_kinds and corpus is not None:
-        pairs, pseudo_rows = add_pseudo_pairs(pairs, corpus, pseudo_kinds, config.seed)
+        pairs, pseudo_rows = add_pseudo_pairs(pairs, corpus, pseudo_kinds, config.seed, documents)
         log(f"pseudo-queries: {len(pseudo_rows)} ({', '.join(pseudo_kinds)}) from {len(corpus.ids)} documents")
         if not len(pairs.queries):
             raise ValueError(f"no pseudo-query could be cut from {corpus_path}: every text is shorter than "
@@ -175,19 +186,21 @@ def train(pairs_path: str | None, corpus_path: str | None, out_dir: str, featuri
     if tags_path:
         from dssm.tagdata import load_tagged
         tagged = load_tagged(tags_path, stats)
-        search_pairs = len(pairs.queries) if pairs else 0
         pairs, corpus, tag_rows = add_tag_pairs(pairs, corpus, tagged)
         log(f"tagging: {len(tagged.texts)} texts, {len(tagged.vocabulary())} tags, {len(tag_rows)} (text, tag) pairs"
-            f"{f' beside {search_pairs} search pairs' if search_pairs else ''}")
+            f"{f' beside {labelled} search pairs' if labelled else ''}")
     _report_reading(stats, log)
     arrays = featurise_training(Featuriser(featuriser), pairs, corpus)
     if teacher_dir:
-        _attach_teacher(arrays, Path(teacher_dir), len(pairs.queries) - len(tag_rows), log)
-    search_rows = np.setdiff1d(np.arange(len(pairs.queries)), np.concatenate([tag_rows, pseudo_rows]))
+        _attach_teacher(arrays, Path(teacher_dir), labelled, log)
+        # a passage is scored by the teacher as its document is
+        arrays.teacher_documents[pairs.doc_index[passage_rows]] = arrays.teacher_documents[passage_sources]
+    search_rows = np.setdiff1d(np.arange(len(pairs.queries)), np.concatenate([tag_rows, pseudo_rows, passage_rows]))
     if len(search_rows):                # validation on search pairs; every tag pair trains
         train_rows, val_rows = split_validation(pairs, config.val_fraction, config.seed, search_rows)
-        unseen = pseudo_rows[~np.isin(pairs.doc_index[pseudo_rows], pairs.doc_index[val_rows])]
-        train_rows = np.concatenate([train_rows, tag_rows, unseen])
+        held = pairs.doc_index[val_rows]            # their passages and pseudo-queries are held out too
+        unseen = pseudo_rows[~np.isin(pairs.doc_index[pseudo_rows], held)]
+        train_rows = np.concatenate([train_rows, passage_rows[~np.isin(passage_sources, held)], tag_rows, unseen])
     elif len(pseudo_rows):              # pseudo-queries alone (dssm adapt): validation on held-out documents'
         train_rows, val_rows = split_validation(pairs, config.val_fraction, config.seed, pseudo_rows)
         pseudo_rows = np.zeros(0, dtype=np.int64) if not len(tag_rows) else pseudo_rows
@@ -222,7 +235,8 @@ def train(pairs_path: str | None, corpus_path: str | None, out_dir: str, featuri
     callbacks: list = []
     monitor = "loss"
     if len(val_rows):
-        callbacks.append(RetrievalValidation(model_config, arrays, val_rows, config.val_pool, config.seed))
+        callbacks.append(RetrievalValidation(model_config, arrays, val_rows, config.val_pool, config.seed,
+                                             exclude=np.unique(pairs.doc_index[passage_rows])))
         monitor = MONITOR
     callbacks += [
         Throughput(batch_size),
@@ -244,9 +258,9 @@ def train(pairs_path: str | None, corpus_path: str | None, out_dir: str, featuri
 
     history.history["initial_val_loss"] = [initial_val_loss] if initial_val_loss is not None else []
     training_info = {"config": to_dict(config), "pairs": len(search_rows), "tag_pairs": len(tag_rows),
-                     "pseudo_pairs": int(len(pairs.queries) - len(search_rows) - len(tag_rows)),
+                     "passage_pairs": len(passage_rows), "pseudo_pairs": len(pseudo_rows),
                      **({"initialised_from": str(Path(init_dir).resolve())} if init_dir else {}),
-                     "documents": len(corpus.ids) - (len(tagged.vocabulary()) if tags_path else 0),
+                     "documents": documents,
                      "epochs_run": epochs_run, "history": {k: [float(v) for v in vs] for k, vs in history.history.items()}}
 
     def write_keras(path: Path) -> None:

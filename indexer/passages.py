@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dssm.featurise import passage_texts  # noqa: F401 - the windows are the model's (training uses them too)
 from indexer.manifest import damaged
 from indexer.vectors import DTYPE, VectorWriter, check_unit, open_vectors
 
@@ -54,20 +55,6 @@ def parse_passages(spec: str | None) -> dict | None:
 def passage_config(config: dict) -> dict:
     """The keys of an index's passage section (manifest, Elasticsearch _meta) that define its passages."""
     return {key: config[key] for key in ("window", "stride", "limit") if key in config}
-
-
-def passage_texts(title: str, text: str, window: int, stride: int, limit: int | None = None) -> list[str]:
-    """Windows of `window` words every `stride` words of `text`, each after `title`; the last window
-    ends at the text's last word; with `limit`, the first `limit` windows only. A text of at most
-    `window` words has none: its one window would be the whole document, whose vector is stored already."""
-    words = text.split()
-    if len(words) <= window:
-        return []
-    starts = list(range(0, len(words) - window + 1, stride))
-    if starts[-1] + window < len(words):
-        starts.append(len(words) - window)
-    return [" ".join([title, *words[start:start + window]]) if title else " ".join(words[start:start + window])
-            for start in starts[:limit]]
 
 
 def encode_passages(documents, encoder, config: dict, batch_size: int) -> tuple[np.ndarray, np.ndarray]:

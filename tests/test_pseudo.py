@@ -89,11 +89,12 @@ def test_train_with_corpus_pseudo_queries_records_them(tmp_path):
                              if json.loads(line)["doc_id"] in ids))
     result = run("train", "--pairs", pairs, "--corpus", corpus, "--out", tmp_path / "m", "--epochs", 2,
                  "--batch-size", 64, "--layers", "32,32,16", "--buckets", 4096, "--pseudo-queries", "first-sentence,span",
-                 "--quiet")
+                 "--passage-positives", 1, "--quiet")
     assert result.exit_code == 0, result.output
     assert "pseudo-queries: " in result.output
     training = read_config(tmp_path / "m")["training"]
     assert training["pseudo_pairs"] > 400 and training["config"]["pseudo_queries"] == "first-sentence,span"
+    assert training["passage_pairs"] > 100 and training["documents"] == 400   # passages are not documents
 
 
 @pytest.mark.slow
@@ -196,3 +197,20 @@ def test_index_build_batch_size_zero_is_refused_and_the_index_kept(tiny_model, t
     from indexer.build import build_index
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
         build_index(tiny_model, corpus, tmp_path / "i", batch_size=0)
+
+
+def test_passage_positives_by_hand():
+    from dssm.data import add_passage_pairs, featurise_training
+    from dssm.featurise import Featuriser
+    from dssm.config import FeaturiserConfig
+
+    body = " ".join(f"w{n}" for n in range(20))
+    corpus = Corpus(["a", "b"], [f"A {body}", "B short text"], {"a": 0, "b": 1}, ["A", "B"], [body, "short text"])
+    pairs = Pairs(["find a", "find b", "again a"], np.array([0, 1, 0], dtype=np.int32))
+    pairs, corpus, rows, sources = add_passage_pairs(pairs, corpus, count=1, window=12)
+    assert corpus.ids == ["a", "b", "a#p0"] and corpus.texts[2] == "A " + " ".join(f"w{n}" for n in range(12))
+    assert list(rows) == [3, 4] and list(sources) == [0, 0]            # "b" is too short to have a passage
+    assert pairs.queries[3:] == ["find a", "again a"] and list(pairs.doc_index[3:]) == [2, 2]
+    arrays = featurise_training(Featuriser(FeaturiserConfig(buckets=64)), pairs, corpus)
+    key = arrays.query_keys[0]
+    assert sorted(arrays.positive_sets[key][arrays.positive_sets[key] >= 0].tolist()) == [0, 2]  # both positives
