@@ -83,15 +83,17 @@ public final class ModelRegistry {
     // --- upload / metadata / delete -----------------------------------------------------------------
 
     /**
-     * Stores a validated upload: its chunks (unless a stored name already has this fingerprint, whose
-     * chunks are then present), then the meta document, then the replaced model's chunks go if unused.
+     * Stores a validated upload (its fingerprint computed from its bytes): its chunks, then the meta document,
+     * then the replaced model's chunks go if unused. The chunks are written even when another name already
+     * stores this fingerprint: the bytes are the same, and writing them again repairs chunks that were
+     * changed in the index (loading refuses those, {@link ModelStore#decode}).
      */
     void put(Client client, String name, ModelStore.Upload upload, ActionListener<Map<String, Object>> listener) {
         String fingerprint = upload.model().fingerprint();
         ensureIndex(client, listener.delegateFailureAndWrap((l0, ignored) -> readMeta(client, name, l0.delegateFailureAndWrap(
-            (l1, previous) -> countUsers(client, fingerprint, l1.delegateFailureAndWrap((l2, users) -> {
+            (l2, previous) -> {
                 BulkRequest bulk = new BulkRequest().setRefreshPolicy(WriteRequest.RefreshPolicy.IMMEDIATE);
-                if (users == 0) addChunks(bulk, fingerprint, upload.chunks());
+                addChunks(bulk, fingerprint, upload.chunks());
                 bulk.add(new IndexRequest(ModelStore.INDEX).id(ModelStore.metaId(name)).source(upload.meta()));
                 client.bulk(bulk, l2.delegateFailureAndWrap((l3, response) -> {
                     if (response.hasFailures()) {
@@ -108,7 +110,7 @@ public final class ModelRegistry {
                         answer.run();
                     }
                 }));
-            }))))));
+            }))));
     }
 
     private static void addChunks(BulkRequest bulk, String fingerprint, List<byte[]> chunks) {

@@ -11,7 +11,9 @@ import java.util.Map;
 /**
  * The stored form of a model in the {@value #INDEX} index: one meta document per name and the weights,
  * concatenated in manifest order, cut into chunk documents keyed by fingerprint (content addressed, so two
- * names for the same model share them). Pure data: no I/O here (see {@link ModelRegistry}).
+ * names for the same model share them). Both ways the fingerprint is computed ({@link ModelFingerprint}), never
+ * taken on trust: an upload must give the fingerprint it claims, stored chunks the one they are stored under.
+ * Pure data: no I/O here (see {@link ModelRegistry}).
  */
 final class ModelStore {
     /** Hidden, dot-prefixed: not matched by wildcards, and allowed without a deprecation warning. */
@@ -80,8 +82,17 @@ final class ModelStore {
             }
         }
         DssmModel model = DssmModel.build(config, weights::get);
+        ModelFingerprint.Digest digest = ModelFingerprint.of(config);
         long total = 0;
-        for (DssmModel.WeightSpec spec : manifest) total += weights.get(spec.name()).length;
+        for (DssmModel.WeightSpec spec : manifest) {
+            digest.update(weights.get(spec.name()));
+            total += weights.get(spec.name()).length;
+        }
+        String computed = digest.hex();
+        if (!computed.equals(model.fingerprint())) {
+            throw new IllegalArgumentException("config.fingerprint [" + model.fingerprint() + "] does not match the uploaded model: its config"
+                + " and weights give [" + computed + "] (docs/FORMAT.md 2.3); upload the exported directory unchanged, or export it again");
+        }
         ByteBuffer all = ByteBuffer.allocate(Math.toIntExact(total));
         for (DssmModel.WeightSpec spec : manifest) all.put(weights.get(spec.name()));
         List<byte[]> chunks = new ArrayList<>();
@@ -103,7 +114,10 @@ final class ModelStore {
         return new Upload(model, meta, chunks);
     }
 
-    /** Rebuilds a model from its meta document and its chunks (in chunk order). */
+    /**
+     * Rebuilds a model from its meta document and its chunks (in chunk order), after checking that the stored
+     * config and bytes give the stored fingerprint; a changed or damaged model is an IllegalStateException.
+     */
     @SuppressWarnings("unchecked")
     static DssmModel decode(Map<String, Object> meta, List<byte[]> chunks) {
         Map<String, Object> config = (Map<String, Object>) meta.get("config");
@@ -113,6 +127,7 @@ final class ModelStore {
         ByteBuffer all = ByteBuffer.allocate(Math.toIntExact(total));
         for (byte[] chunk : chunks) all.put(chunk);
         Map<String, byte[]> weights = new HashMap<>();
+        ModelFingerprint.Digest digest = ModelFingerprint.of(config);
         int offset = 0;
         for (DssmModel.WeightSpec spec : manifest) {
             int length = Math.toIntExact(spec.floats() * 4);
@@ -120,7 +135,15 @@ final class ModelStore {
             byte[] bytes = new byte[length];
             System.arraycopy(all.array(), offset, bytes, 0, length);
             weights.put(spec.name(), bytes);
+            digest.update(bytes);
             offset += length;
+        }
+        String computed = digest.hex();
+        Object stored = meta.get("fingerprint");
+        if (offset != total || !computed.equals(stored) || !computed.equals(config.get("fingerprint"))) {
+            throw new IllegalStateException("stored model [" + meta.get("name") + "] fails its fingerprint check: stored as [" + stored
+                + "], its stored config and chunks give [" + computed + "]" + (offset != total ? " (" + (total - offset) + " bytes too many)" : "")
+                + "; it is not served: upload the model again with PUT /_dssm/model/" + meta.get("name"));
         }
         return DssmModel.build(config, weights::get);
     }

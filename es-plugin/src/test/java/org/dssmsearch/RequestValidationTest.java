@@ -58,7 +58,9 @@ class RequestValidationTest {
     void uploadsAreValidatedAndRoundTripThroughChunks() {
         Map<String, Object> weights = new HashMap<>();
         EncoderTest.handWeights().forEach((name, bytes) -> weights.put(name, Base64.getEncoder().encodeToString(bytes)));
-        ModelStore.Upload upload = ModelStore.parseUpload("hand", Map.of("config", EncoderTest.handConfig(), "weights", weights));
+        Map<String, Object> config = EncoderTest.handConfig();
+        config.put("fingerprint", ModelFingerprintTest.HAND_FINGERPRINT);   // the registry checks it
+        ModelStore.Upload upload = ModelStore.parseUpload("hand", Map.of("config", config, "weights", weights));
         assertEquals(1, upload.chunks().size());
         assertEquals(2, upload.meta().get("dims"));
         DssmModel decoded = ModelStore.decode(upload.meta(), upload.chunks());
@@ -67,7 +69,7 @@ class RequestValidationTest {
         Map<String, Object> badBase64 = new HashMap<>(weights);
         badBase64.put("tower/bias_0", "%%%");
         String reason = assertThrows(IllegalArgumentException.class,
-            () -> ModelStore.parseUpload("hand", Map.of("config", EncoderTest.handConfig(), "weights", badBase64))).getMessage();
+            () -> ModelStore.parseUpload("hand", Map.of("config", config, "weights", badBase64))).getMessage();
         assertTrue(reason.startsWith("[weights.tower/bias_0]"), reason);
         assertThrows(IllegalArgumentException.class, () -> ModelStore.parseUpload("hand", Map.of("weights", weights)));
     }
