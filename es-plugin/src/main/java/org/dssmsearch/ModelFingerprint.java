@@ -75,7 +75,7 @@ final class ModelFingerprint {
         } else if (value instanceof Map<?, ?> map) {
             List<String> keys = new ArrayList<>();
             for (Object key : map.keySet()) keys.add(String.valueOf(key));
-            keys.sort(ModelFingerprint::compareCodePoints);
+            keys.sort(Fusion.ID_ORDER);   // Python sorts str keys by code point, as ids are ordered
             out.append('{');
             for (int i = 0; i < keys.size(); i++) {
                 if (i > 0) out.append(',');
@@ -94,18 +94,6 @@ final class ModelFingerprint {
         } else {
             throw new IllegalArgumentException("config holds a value JSON cannot carry: " + value.getClass().getSimpleName());
         }
-    }
-
-    /** Python sorts str keys by code point; String.compareTo by UTF-16 unit (they differ above U+FFFF). */
-    static int compareCodePoints(String a, String b) {
-        int i = 0, j = 0;
-        while (i < a.length() && j < b.length()) {
-            int ca = a.codePointAt(i), cb = b.codePointAt(j);
-            if (ca != cb) return Integer.compare(ca, cb);
-            i += Character.charCount(ca);
-            j += Character.charCount(cb);
-        }
-        return Integer.compare(a.length() - i, b.length() - j);
     }
 
     /**
