@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import unicodedata
 
 import click
 
@@ -382,6 +383,13 @@ def index_verify(index_dir):
                f"model fingerprint {manifest['model']['fingerprint']}")
 
 
+def printable(text: str) -> str:
+    """One table cell: control characters (newline, tab, NUL, escape, ...) shown as U+FFFD, so an id
+    or title can neither break the table's lines nor send codes to the terminal."""
+    return "".join("\ufffd" if unicodedata.category(char) in ("Cc", "Cf") and char != "\u200d" else char
+                   for char in text)
+
+
 def print_hits(fused, titles: dict, as_json: bool, explain: bool, tags: dict | None = None,
                passages: dict | None = None) -> None:
     """A table (rank, id, title, score) or JSON lines; with explain, each side's share of the score.
@@ -401,7 +409,7 @@ def print_hits(fused, titles: dict, as_json: bool, explain: bool, tags: dict | N
                     record["explain"]["passage"] = {"text": passages[doc_id][0], "cosine": passages[doc_id][1]}
             click.echo(json.dumps(record, ensure_ascii=False))
             continue
-        click.echo(f"{rank:>4}  {score:>9.4f}  {doc_id[:40]:<40}  {titles.get(doc_id, '')[:60]}")
+        click.echo(f"{rank:>4}  {score:>9.4f}  {printable(doc_id[:40]):<40}  {printable(titles.get(doc_id, '')[:60])}")
         if tags and tags.get(doc_id):
             click.echo(f"{'':17}tags     " + ", ".join(f"{tag} {similarity:.2f}" for tag, similarity in tags[doc_id]))
         if explain:
@@ -414,7 +422,7 @@ def print_hits(fused, titles: dict, as_json: bool, explain: bool, tags: dict | N
                     click.echo(f"{'':17}{side:<8} missing -> {part.normalised:.4f} x {part.weight:g} = {part.part:.4f}")
             if passages and doc_id in passages:
                 text, cosine = passages[doc_id]
-                click.echo(f"{'':17}passage  cosine {cosine:.4f}: {text[:100]}")
+                click.echo(f"{'':17}passage  cosine {cosine:.4f}: {printable(text[:100])}")
             click.echo(f"{'':17}fused    {explanation.formula()}")
 
 

@@ -76,3 +76,17 @@ def test_a_file_is_never_replaced(tiny_model, tmp_path, corpus):
     path.write_text("keep")
     result = run("index", "build", "--model", tiny_model, "--corpus", corpus, "--out", path, "--force", "--quiet")
     assert result.exit_code == 2 and "holds a file" in result.output and path.read_text() == "keep"
+
+
+def test_hit_table_shows_control_characters_as_replacement(tiny_model, tmp_path):
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(json.dumps({"id": "evil\nid\x00", "title": "line one\nline two\x1b[31m red",
+                                  "text": "quokka tracker for marsupials"}) + "\n")
+    assert run("index", "build", "--model", tiny_model, "--corpus", corpus, "--out", tmp_path / "i", "--quiet").exit_code == 0
+    result = run("search", "--index", tmp_path / "i", "--mode", "lexical", "quokka")
+    assert result.exit_code == 0
+    lines = [line for line in result.output.splitlines() if "evil" in line]
+    assert len(lines) == 1 and "\x00" not in result.output and "\x1b" not in result.output
+    assert "evil\ufffdid\ufffd" in lines[0] and "line one\ufffdline two\ufffd[31m red" in lines[0]
+    record = json.loads(run("search", "--index", tmp_path / "i", "--mode", "lexical", "--json", "quokka").output)
+    assert record["id"] == "evil\nid\x00"   # JSON keeps the exact id
