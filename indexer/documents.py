@@ -58,34 +58,53 @@ def document_from_record(record: object, where: str) -> Document:
     return Document(doc_id, title, text)
 
 
-def read_jsonl(path: Path) -> Iterator[tuple[int, Document]]:
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
+_WARNED: set[tuple[str, int]] = set()   # (path, mtime) already warned about, so each file warns once
+
+
+def decoded_lines(path: Path) -> Iterator[str]:
+    """The file's lines (endings kept) as text; invalid UTF-8 is replaced by U+FFFD, and the number of
+    such lines is reported once per file on stderr (the README's promise), never a bare codec error."""
+    replaced = 0
+    with open(path, "rb") as handle:
+        for raw in handle:
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise CorpusError(f"{where}: not valid JSON ({error.msg}); one JSON object per line") from None
-            yield number, document_from_record(record, where)
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError:
+                replaced += 1
+                yield raw.decode("utf-8", errors="replace")
+    key = (str(path.resolve()), path.stat().st_mtime_ns)
+    if replaced and key not in _WARNED:
+        _WARNED.add(key)
+        print(f"warning: {path}: {replaced} lines had invalid UTF-8; the bytes were replaced by U+FFFD",
+              file=sys.stderr)
+
+
+def read_jsonl(path: Path) -> Iterator[tuple[int, Document]]:
+    for number, line in enumerate(decoded_lines(path), 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise CorpusError(f"{where}: not valid JSON ({error.msg}); one JSON object per line") from None
+        yield number, document_from_record(record, where)
 
 
 def read_delimited(path: Path, delimiter: str) -> Iterator[tuple[int, Document]]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle, delimiter=delimiter)
-        header = next(reader, None)
-        if header is None or "id" not in header or "text" not in header:
-            raise CorpusError(f"{path}:1: the header row must name the columns id, text (and optionally title)")
-        columns = {name: header.index(name) for name in ("id", "title", "text") if name in header}
-        for row in reader:
-            where = f"{path}:{reader.line_num}"
-            if not row:
-                continue
-            if len(row) != len(header):
-                raise CorpusError(f"{where}: {len(row)} fields, the header has {len(header)}; "
-                                  f"quote fields that contain the delimiter")
-            yield reader.line_num, document_from_record({name: row[i] for name, i in columns.items()}, where)
+    reader = csv.reader(decoded_lines(path), delimiter=delimiter)
+    header = next(reader, None)
+    if header is None or "id" not in header or "text" not in header:
+        raise CorpusError(f"{path}:1: the header row must name the columns id, text (and optionally title)")
+    columns = {name: header.index(name) for name in ("id", "title", "text") if name in header}
+    for row in reader:
+        where = f"{path}:{reader.line_num}"
+        if not row:
+            continue
+        if len(row) != len(header):
+            raise CorpusError(f"{where}: {len(row)} fields, the header has {len(header)}; "
+                              f"quote fields that contain the delimiter")
+        yield reader.line_num, document_from_record({name: row[i] for name, i in columns.items()}, where)
 
 
 def read_corpus(path: str | Path) -> Iterator[tuple[int, Document]]:

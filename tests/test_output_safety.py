@@ -90,3 +90,14 @@ def test_hit_table_shows_control_characters_as_replacement(tiny_model, tmp_path)
     assert "evil\ufffdid\ufffd" in lines[0] and "line one\ufffdline two\ufffd[31m red" in lines[0]
     record = json.loads(run("search", "--index", tmp_path / "i", "--mode", "lexical", "--json", "quokka").output)
     assert record["id"] == "evil\nid\x00"   # JSON keeps the exact id
+
+
+def test_invalid_utf8_in_a_corpus_is_replaced_with_one_warning(tiny_model, tmp_path):
+    corpus = tmp_path / "bad.jsonl"
+    corpus.write_bytes(b'{"id": "a", "title": "t", "text": "caf\xe9 quokka"}\n{"id": "b", "text": "fine"}\n')
+    result = CliRunner().invoke(main, ["index", "build", "--model", str(tiny_model), "--corpus",
+                                                       str(corpus), "--out", str(tmp_path / "i"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("bad.jsonl: 1 lines had invalid UTF-8; the bytes were replaced by U+FFFD") == 1
+    record = json.loads(run("search", "--index", tmp_path / "i", "--mode", "lexical", "--json", "quokka").output)
+    assert record["id"] == "a" and record["title"] == "t"
