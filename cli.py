@@ -827,7 +827,7 @@ def es_build(connection, model, corpus, out, on_duplicate, batch_size, quiet, ta
         report = build(client, es_options["es_index"], rows, model_info["fingerprint"], options,
                        keep_old=es_options["keep_old"], force=es_options["force"],
                        rejects_path=es_options["rejects"], max_rejects=es_options["max_rejects"],
-                       extra_meta={"model_path": model_info["path"]}, progress=progress)
+                       extra_meta={"model_path": model_info["path"]}, progress=progress, timeout=config.timeout)
     progress.finish()
     click.echo(report.summary())
 

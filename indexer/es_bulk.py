@@ -1,14 +1,17 @@
 """Bulk loading for the Elasticsearch build: a generator of actions handed to `elasticsearch.helpers`.
 
 Each chunk goes through `helpers.streaming_bulk`, which retries the items answered 429/502/503/504
-with exponential backoff; a lost connection or a timeout resends the whole chunk (index actions with
-explicit ids are idempotent) after a backoff, so a node restarted during the load costs a pause, not
-documents. Whatever still fails is written, with its document, to the rejects JSONL file and counted,
-never dropped. With `threads > 1` that many chunks are in flight at once.
+with exponential backoff. A refused connection or a timeout is not a rejected document: the chunk is
+resent (index actions with explicit ids are idempotent) while the outage is shorter than the client
+timeout, counted from the start of the first failed request; after that the whole bulk stops with
+`ServerUnreachable` (one line) and nothing goes to the rejects file. Documents the server answered
+with an error are written, with their document, to the rejects JSONL file and counted, never dropped.
+With `threads > 1` that many chunks are in flight at once; all of them stop on an outage.
 """
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +21,8 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 from elasticsearch import ConnectionError, ConnectionTimeout, Elasticsearch, helpers
+
+from indexer.es_config import DEFAULT_TIMEOUT, EsError
 
 TRANSIENT_STATUS = (429, 502, 503, 504)
 VECTOR_DECIMALS = 8  # float32 keeps ~7 significant digits; shorter JSON, same stored float32
@@ -31,6 +36,7 @@ class BulkCounts:
     indexed: int = 0
     rejected: int = 0
     without_vector: int = 0
+    read: int = 0  # documents taken from the input: indexed + rejected once the bulk is complete
     rejects_path: Path | None = None
 
 
@@ -44,6 +50,42 @@ class Retry:
 
     def wait(self, attempt: int) -> float:
         return min(self.maximum, self.initial * 2 ** attempt)
+
+
+class ServerUnreachable(EsError):
+    """Elasticsearch stopped answering (refused, reset, timed out) for longer than the client timeout."""
+
+
+class Outage:
+    """Connection failures of one bulk, shared by its threads: a chunk is resent while the outage
+    (from the start of the first failed request) is shorter than `timeout`; then every thread stops."""
+
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.timeout, self.since, self.lost = timeout, None, None
+        self.lock = threading.Lock()
+
+    def check(self) -> None:
+        if self.lost is not None:
+            raise ServerUnreachable(self.lost)
+
+    def succeeded(self) -> None:
+        with self.lock:
+            self.since = None
+
+    def failed(self, started: float, error: Exception, wait: float) -> None:
+        """Record a failed request begun at `started` (monotonic); raise if waiting `wait` s more
+        would take the outage past the timeout."""
+        with self.lock:
+            self.since = started if self.since is None else self.since
+            if self.lost is None and time.monotonic() + wait > self.since + self.timeout:
+                self.lost = (f"Elasticsearch stopped answering during the bulk ({type(error).__name__}: "
+                             f"{one_line(getattr(error, 'message', error))}) and did not come back within "
+                             f"{self.timeout:g} s")
+        self.check()
+
+
+def one_line(text) -> str:
+    return " ".join(str(text).split())[:300]
 
 
 def vector_values(vector: Sequence[float]) -> list | None:
@@ -73,6 +115,7 @@ def bulk_actions(index: str, documents: Iterable[Document], vector_field: str,
         if passages is not None:
             nested = [vector_values(each) for each in [vector, *passages]]
             source[PASSAGES_FIELD] = [{vector_field: each} for each in nested if each is not None]
+        report.read += 1
         yield {"_op_type": "index", "_index": index, "_id": doc_id, "_source": source}
 
 
@@ -87,21 +130,26 @@ def chunked(actions: Iterator[dict], size: int) -> Iterator[list[dict]]:
         yield chunk
 
 
-def send_chunk(client: Elasticsearch, chunk: list[dict], retry: Retry) -> list[tuple[bool, dict]]:
-    """Bulk one chunk: helpers retry 429/5xx items; timeouts and lost connections resend the chunk."""
+def send_chunk(client: Elasticsearch, chunk: list[dict], retry: Retry, outage: Outage) -> list[tuple[bool, dict]]:
+    """Bulk one chunk: helpers retry 429/5xx items; timeouts and lost connections resend the chunk
+    until `outage` gives up (ServerUnreachable)."""
     attempt = 0
     while True:
+        outage.check()
+        started = time.monotonic()
         try:
-            return [(ok, info.get("index", info)) for ok, info in helpers.streaming_bulk(
+            results = [(ok, info.get("index", info)) for ok, info in helpers.streaming_bulk(
                 client, chunk, chunk_size=len(chunk), raise_on_error=False, raise_on_exception=False,
                 max_retries=retry.attempts, initial_backoff=retry.initial, max_backoff=retry.maximum,
                 retry_on_status=TRANSIENT_STATUS)]
         except (ConnectionError, ConnectionTimeout) as error:
-            if attempt == retry.attempts:
-                return [(False, {"_id": action["_id"], "status": None,
-                                 "error": f"{type(error).__name__}: {error.message}"}) for action in chunk]
-            time.sleep(retry.wait(attempt))
+            wait = retry.wait(attempt)
+            outage.failed(started, error, wait)
+            time.sleep(wait)
             attempt += 1
+            continue
+        outage.succeeded()
+        return results
 
 
 def reject_record(info: dict, source: dict | None) -> dict:
@@ -111,33 +159,41 @@ def reject_record(info: dict, source: dict | None) -> dict:
     return {"id": info.get("_id"), "status": info.get("status"), "error": str(error), "document": source}
 
 
-def sent_chunks(client: Elasticsearch, chunks: Iterator[list[dict]], retry: Retry,
-                threads: int) -> Iterator[tuple[list[dict], list[tuple[bool, dict]]]]:
-    """`(chunk, results)` in input order; with threads > 1, up to 2 * threads chunks are in flight."""
+def sent_chunks(client: Elasticsearch, chunks: Iterator[list[dict]], retry: Retry, threads: int,
+                outage: Outage) -> Iterator[tuple[list[dict], list[tuple[bool, dict]]]]:
+    """`(chunk, results)` in input order; with threads > 1, up to 2 * threads chunks are in flight.
+    On any failure, queued chunks are cancelled and the ones in flight finished or stopped before this
+    returns, so that nothing writes to the index after the caller deletes it."""
     if threads == 1:
         for chunk in chunks:
-            yield chunk, send_chunk(client, chunk, retry)
+            yield chunk, send_chunk(client, chunk, retry, outage)
         return
-    with ThreadPoolExecutor(threads) as pool:
+    pool = ThreadPoolExecutor(threads)
+    try:
         pending: deque = deque()
         for chunk in chunks:
-            pending.append((chunk, pool.submit(send_chunk, client, chunk, retry)))
+            pending.append((chunk, pool.submit(send_chunk, client, chunk, retry, outage)))
             if len(pending) >= 2 * threads:
                 chunk, future = pending.popleft()
                 yield chunk, future.result()
         while pending:
             chunk, future = pending.popleft()
             yield chunk, future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def load(client: Elasticsearch, index: str, documents: Iterable[Document], vector_field: str,
          report: BulkCounts, rejects_path: Path, chunk_size: int, retry: Retry, threads: int,
-         progress: Callable[[int], None] | None) -> None:
-    """Bulk all documents into `index`, filling `report`; rejects go to `rejects_path` (created on need)."""
+         progress: Callable[[int], None] | None, timeout: float = DEFAULT_TIMEOUT) -> None:
+    """Bulk all documents into `index`, filling `report`; rejects go to `rejects_path` (created on need).
+
+    Raises ServerUnreachable when the server is gone for `timeout` seconds (the client's request
+    timeout: a frozen server costs one request's timeout, a refused connection the same at most)."""
     rejects = None
     try:
         chunks = chunked(bulk_actions(index, documents, vector_field, report), chunk_size)
-        for chunk, results in sent_chunks(client, chunks, retry, threads):
+        for chunk, results in sent_chunks(client, chunks, retry, threads, Outage(timeout)):
             sources = {action["_id"]: action["_source"] for action in chunk}
             for ok, info in results:
                 if ok:

@@ -9,8 +9,10 @@ the embedded index's own analysis, docs/FORMAT.md section 5), `vector` dense_vec
 nested `passages` field of `vector`s (the whole document's first, then its passages: kNN on
 `passages.vector` ranks each document by its best one, as the embedded index does), and `_meta`
 {format, format_version, model_fingerprint, dims, model_path, counts, passages, analyzer, bm25, ...}.
-A build writes a fresh index through `indexer.es_bulk` (retries with backoff, rejects file), checks the
-count, then moves the alias atomically; the old index is deleted only after that (unless keep_old).
+A build writes a fresh index through `indexer.es_bulk` (retries with backoff, rejects file; a server
+gone for the client timeout aborts it), checks the count, then moves the alias atomically; the old index
+is deleted only after that (unless keep_old). A build first removes the `NAME-<stamp>` indices that
+killed or aborted builds left (`remove_orphans`).
 Search: `EsIndex.lexical` / `EsIndex.semantic` return `Hits`.
 
 Documents are `(id, title, text, vector)` tuples whatever produced the vectors (float32 `[dim]`), or
@@ -21,7 +23,9 @@ cosine refuses zero vectors, and its cosine with anything is 0, so kNN would nev
 """
 from __future__ import annotations
 
+import os
 import re
+import socket
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -30,8 +34,9 @@ from typing import Callable, Iterable, Sequence
 
 from elasticsearch import ApiError, BadRequestError, ConnectionError, ConnectionTimeout, Elasticsearch, NotFoundError
 
-from indexer.es_bulk import PASSAGES_FIELD, BulkCounts, Document, Retry, load, vector_values
-from indexer.es_config import EsError
+from indexer.es_bulk import (PASSAGES_FIELD, BulkCounts, Document, Retry, ServerUnreachable, load, one_line,
+                             vector_values)
+from indexer.es_config import DEFAULT_TIMEOUT, EsError
 from indexer.hits import Hits
 
 INDEX_FORMAT = "dssm-search-es"
@@ -41,6 +46,8 @@ LEXICAL_FIELD = "body"  # title + text in one field (copy_to), as the embedded B
 MAX_DIMS = 4096
 MAX_NUM_CANDIDATES = 10_000
 INDEX_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
+STAMP = r"\d{20}"  # new_index_name: %Y%m%d%H%M%S%f
+FOREIGN_BUILD_GRACE_S = 24 * 3600  # an unfinished index built from another host is an orphan after this
 
 
 @dataclass(frozen=True)
@@ -202,6 +209,7 @@ class BuildReport(BulkCounts):
     seconds: float = 0.0
     old_indices: list[str] = field(default_factory=list)
     deleted_old: bool = False
+    orphans_removed: list[str] = field(default_factory=list)
 
     @property
     def docs_per_second(self) -> float:
@@ -216,6 +224,8 @@ class BuildReport(BulkCounts):
             text += f", {self.rejected} rejected (see {self.rejects_path})"
         if self.old_indices:
             text += f"; old {', '.join(self.old_indices)} {'deleted' if self.deleted_old else 'kept'}"
+        if self.orphans_removed:
+            text += f"; removed {len(self.orphans_removed)} left by killed builds: {', '.join(self.orphans_removed)}"
         return text
 
 
@@ -257,6 +267,9 @@ def finish(client: Elasticsearch, report: BuildReport, options: IndexOptions, fi
         "refresh_interval": None, "translog": {"durability": "request"}}})
     client.indices.refresh(index=report.index)
     count = client.count(index=report.index)["count"]
+    if report.indexed + report.rejected != report.read:
+        raise BuildError(f"count check failed: {report.read} documents were read but {report.indexed} indexed and "
+                         f"{report.rejected} rejected; build again")
     if count != report.indexed:
         raise BuildError(f"count check failed: {report.index} holds {count} documents but {report.indexed} "
                          f"were acknowledged (duplicate ids in the input, or documents lost when a node restarted); "
@@ -284,14 +297,71 @@ def new_index_name(alias: str) -> str:
     return f"{alias}-{datetime.now(timezone.utc).strftime('%Y%m%d%H%M%S%f')}"
 
 
+BUILDING: set[str] = set()  # indices this process is loading now
+
+
+def process_start(pid: int) -> str | None:
+    """The start time of process `pid` (clock ticks since boot, /proc), to tell a reused pid apart."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def builder() -> dict:
+    """`_meta.building` of an index being loaded (`finish` replaces `_meta` without it)."""
+    return {"host": socket.gethostname(), "pid": os.getpid(), "pid_start": process_start(os.getpid())}
+
+
+def still_building(index: str, building: dict, created_ms: int) -> bool:
+    """Whether the build that wrote `building` may still run: in this process, `index` is being loaded;
+    on this host, its process is alive (same pid and start time); on another host, it began less than
+    FOREIGN_BUILD_GRACE_S ago (its processes cannot be seen from here)."""
+    if building.get("host") != socket.gethostname():
+        return time.time() - created_ms / 1000 < FOREIGN_BUILD_GRACE_S
+    pid = building.get("pid")
+    if pid == os.getpid():
+        return index in BUILDING
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, TypeError, ValueError, OverflowError):
+        return True
+    return building.get("pid_start") is None or building.get("pid_start") == process_start(int(pid))
+
+
+def remove_orphans(client: Elasticsearch, alias: str) -> list[str]:
+    """Delete what killed or aborted builds of `alias` left: indices named exactly `alias-<stamp>` that no
+    alias points to, with our `_meta` still marked `building` (never finished) by a build no longer
+    running. Finished ones without the alias (--keep-old copies) and others' indices are kept."""
+    pattern = re.compile(re.escape(alias) + "-" + STAMP)
+    found = client.indices.get(index=f"{alias}-*", ignore_unavailable=True, allow_no_indices=True)
+    removed = []
+    for name, body in sorted(found.items()):
+        meta = body.get("mappings", {}).get("_meta")
+        building = meta.get("building") if is_ours(meta) else None
+        if not pattern.fullmatch(name) or body.get("aliases") or not isinstance(building, dict):
+            continue
+        if not still_building(name, building, int(body.get("settings", {}).get("index", {}).get("creation_date", 0))):
+            client.options(ignore_status=404).indices.delete(index=name)
+            removed.append(name)
+    return removed
+
+
 def build(client: Elasticsearch, alias: str, documents: Iterable[Document], fingerprint: str,
           options: IndexOptions, *, keep_old: bool = False, force: bool = False,
           rejects_path: str | Path | None = None, max_rejects: int = 0, chunk_size: int = 500,
           retry: Retry = Retry(), threads: int = 2, bulk_timeout: float = 120.0,
-          extra_meta: dict | None = None, progress: Callable[[int], None] | None = None) -> BuildReport:
+          timeout: float = DEFAULT_TIMEOUT, extra_meta: dict | None = None,
+          progress: Callable[[int], None] | None = None) -> BuildReport:
     """Write `documents` into a fresh `alias-<timestamp>` index and move `alias` onto it.
 
-    On any failure the new index is deleted and the alias keeps serving the old one (BuildError).
+    First deletes the orphans of earlier builds (`remove_orphans`, listed in `report.orphans_removed`).
+    Bulk requests time out after `timeout` s (the client's), and a server gone that long aborts the
+    build; index creation, refresh and the swap may take `bulk_timeout` s.
+    On any failure the new index is deleted (or, with the server gone, by the next build) and the alias
+    keeps serving the old one (BuildError, one line).
     Rejected documents go to `rejects_path` (default `./<new index>.rejects.jsonl`). `extra_meta`
     (e.g. {"model_path": ...}) is added to the index `_meta`.
     """
@@ -300,22 +370,32 @@ def build(client: Elasticsearch, alias: str, documents: Iterable[Document], fing
     if chunk_size < 1 or max_rejects < 0 or threads < 1:
         raise ValueError("chunk_size and threads must be >= 1, max_rejects >= 0")
     old_indices, replace_concrete = previous_indices(client, alias, options.dims, force)
-    report = BuildReport(alias=alias, index=new_index_name(alias), old_indices=old_indices)
+    report = BuildReport(alias=alias, index=new_index_name(alias), old_indices=old_indices,
+                         orphans_removed=remove_orphans(client, alias))
     rejects_path = Path(rejects_path or f"{report.index}.rejects.jsonl")
     start = time.perf_counter()
     patient = client.options(request_timeout=bulk_timeout)  # index creation and merges can be slow
+    body = index_body(options, fingerprint)
+    body["mappings"]["_meta"]["building"] = builder()
+    BUILDING.add(report.index)
     try:
-        patient.indices.create(index=report.index, **index_body(options, fingerprint))
-        load(patient, report.index, documents, VECTOR_FIELD, report, rejects_path, chunk_size, retry,
-             threads, progress)
+        patient.indices.create(index=report.index, **body)
+        load(client.options(request_timeout=timeout), report.index, documents, VECTOR_FIELD, report,
+             rejects_path, chunk_size, retry, threads, progress, timeout)
         finish(patient, report, options, fingerprint, max_rejects, extra_meta or {})
         swap_alias(patient, alias, report.index, old_indices, replace_concrete)
     except BaseException as error:
-        delete_quietly(client, report.index)
+        deleted = delete_quietly(client, report.index, min(timeout, 5.0))
+        left = "" if deleted else f"; the next build deletes {report.index}"
+        if isinstance(error, ServerUnreachable):
+            raise BuildError(f"{error}: build of {report.index} aborted after {report.indexed} documents, "
+                             f"alias {alias} unchanged{left}") from None
         if isinstance(error, (ApiError, ConnectionError, ConnectionTimeout)):
-            raise BuildError(f"build of {report.index} failed, alias {alias} unchanged: "
-                             f"{type(error).__name__}: {error}") from error
+            raise BuildError(f"build of {report.index} failed, alias {alias} unchanged{left}: "
+                             f"{type(error).__name__}: {one_line(error)}") from error
         raise
+    finally:
+        BUILDING.discard(report.index)
     report.seconds = time.perf_counter() - start
     if old_indices and not keep_old:
         for old in old_indices:
@@ -324,11 +404,13 @@ def build(client: Elasticsearch, alias: str, documents: Iterable[Document], fing
     return report
 
 
-def delete_quietly(client: Elasticsearch, index: str) -> None:
+def delete_quietly(client: Elasticsearch, index: str, timeout: float = 30.0) -> bool:
+    """Delete `index` if the server answers within `timeout`; False if it could not be deleted."""
     try:
-        client.options(request_timeout=30, max_retries=0, ignore_status=404).indices.delete(index=index)
+        client.options(request_timeout=timeout, max_retries=0, ignore_status=404).indices.delete(index=index)
+        return True
     except (ApiError, ConnectionError, ConnectionTimeout):
-        pass
+        return False
 
 
 # --- search --------------------------------------------------------------------------------------
