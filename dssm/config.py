@@ -30,6 +30,8 @@ class FeaturiserConfig:
 
     def __post_init__(self) -> None:
         _positive(self, "buckets", "max_features", "max_chars")
+        if self.buckets >= 2**31 - 1:
+            raise ValueError(f"buckets must be < 2**31 - 1 (ids are int32), got {self.buckets}")
         if self.word_ngrams not in (0, 1, 2):
             raise ValueError(f"word_ngrams must be 0, 1 or 2, got {self.word_ngrams}")
 
@@ -138,6 +140,25 @@ def adapt_config(**overrides) -> TrainConfig:
     if values["pseudo_queries"] in ("", "none"):
         raise ValueError("adapting learns from pseudo-queries only; give pseudo_queries such as first-sentence,span")
     return TrainConfig(**values, patience=max(int(values["epochs"]), 1))
+
+
+TRAINING_COPIES = 4   # each parameter in training: the weight, its gradient, Adam's two moments (float32)
+
+
+def check_fits_memory(featuriser: FeaturiserConfig, tower: TowerConfig, memory_bytes: int | None = None) -> None:
+    """Refuse a model whose training state cannot fit this machine's memory (a traceback from the
+    allocator otherwise, minutes later): (buckets + 1) x first layer + the dense layers, TRAINING_COPIES
+    float32 each, one tower per side when they are asymmetric."""
+    import os
+
+    sizes = tower.layers
+    parameters = (featuriser.buckets + 1 + 1) * sizes[0] + sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
+    needed = parameters * (1 if tower.shared else 2) * TRAINING_COPIES * 4
+    memory = memory_bytes or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if needed > memory:
+        raise ValueError(f"--buckets {featuriser.buckets} and --layers {','.join(map(str, sizes))} make "
+                         f"{parameters:,} parameters, {needed / 2**30:,.1f} GiB to train, more than this machine's "
+                         f"{memory / 2**30:,.1f} GiB; choose fewer buckets or smaller layers")
 
 
 def _positive(config: object, *names: str) -> None:

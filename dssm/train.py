@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 
 from dssm import export  # noqa: E402
 from dssm.config import (KIND_PSEUDO, KIND_SEARCH, KIND_TAG, FeaturiserConfig, TowerConfig,  # noqa: E402
-                         TrainConfig, to_dict)
+                         TrainConfig, check_fits_memory, to_dict)
 from dssm.data import (Corpus, ReadStats, TrainingArrays, add_passage_pairs, add_pseudo_pairs,  # noqa: E402
                        add_tag_pairs, featurise_training, load_corpus, load_pairs, make_dataset, padded_to_csr, split_validation)
 from dssm.featurise import Featuriser  # noqa: E402
@@ -149,6 +149,7 @@ def train(pairs_path: str | None, corpus_path: str | None, out_dir: str, featuri
     than a model (refused otherwise, before any work).
     """
     pseudo_kinds = parse_kinds(config.pseudo_queries)
+    check_fits_memory(featuriser, tower)
     export.check_output(out_dir, "a dssm model", force)
     keras.utils.set_random_seed(config.seed)
     out = Path(out_dir)

@@ -101,3 +101,31 @@ def test_invalid_utf8_in_a_corpus_is_replaced_with_one_warning(tiny_model, tmp_p
     assert result.stderr.count("bad.jsonl: 1 lines had invalid UTF-8; the bytes were replaced by U+FFFD") == 1
     record = json.loads(run("search", "--index", tmp_path / "i", "--mode", "lexical", "--json", "quokka").output)
     assert record["id"] == "a" and record["title"] == "t"
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--layers", "99999999,1"), "more than this machine's"),
+    (("--buckets", "99999999999"), "buckets must be < 2**31 - 1"),
+])
+def test_training_sizes_that_cannot_fit_are_one_line_errors(tmp_path, args, message):
+    result = run("train", "--pairs", DATA / "sample_pairs.jsonl", "--corpus", DATA / "sample_corpus.jsonl",
+                 "--out", tmp_path / "m", *args)
+    assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "m").exists()
+
+
+def test_check_fits_memory_by_hand():
+    from dssm.config import FeaturiserConfig, TowerConfig, check_fits_memory
+
+    featuriser, tower = FeaturiserConfig(buckets=999), TowerConfig(layers=(10, 5))
+    parameters = (999 + 2) * 10 + 11 * 5                       # table rows incl. padding, first bias, one dense
+    check_fits_memory(featuriser, tower, memory_bytes=parameters * 16)
+    with pytest.raises(ValueError, match=f"{parameters:,} parameters"):
+        check_fits_memory(featuriser, tower, memory_bytes=parameters * 16 - 1)
+
+
+@pytest.mark.parametrize("option", ["--n-trees", "--search-k"])
+def test_huge_integers_are_range_errors(tiny_model, tmp_path, corpus, option):
+    result = run("index", "build", "--model", tiny_model, "--corpus", corpus, "--out", tmp_path / "i",
+                 option, "99999999999999999999")
+    assert result.exit_code == 2 and "is not in the range" in result.output
