@@ -17,14 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from indexer.documents import decoded_lines
+
 
 def read_lines(path: str | Path, what: str) -> list[tuple[int, str]]:
     """(line number, line) of the non-blank, non-comment lines; errors for a missing or empty file."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{what} file {path} does not exist; check the path")
-    lines = [(number, line.rstrip("\n")) for number, line in
-             enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
+    lines = [(number, line.rstrip("\r\n")) for number, line in enumerate(decoded_lines(path), 1)
              if line.strip() and not line.startswith("#")]
     if not lines:
         raise ValueError(f"{what} file {path} is empty; give one {what_format(what)} per line")

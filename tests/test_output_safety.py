@@ -129,3 +129,24 @@ def test_huge_integers_are_range_errors(tiny_model, tmp_path, corpus, option):
     result = run("index", "build", "--model", tiny_model, "--corpus", corpus, "--out", tmp_path / "i",
                  option, "99999999999999999999")
     assert result.exit_code == 2 and "is not in the range" in result.output
+
+
+def test_index_add_through_a_symlink_updates_the_index_and_keeps_the_link(tiny_model, tmp_path, corpus):
+    real, link = tmp_path / "real-index", tmp_path / "link"
+    assert run("index", "build", "--model", tiny_model, "--corpus", corpus, "--out", real, "--quiet").exit_code == 0
+    link.symlink_to(real)
+    (tmp_path / "new.jsonl").write_text('{"id": "zz-quokka", "title": "zz-quokka", "text": "quokka tracker"}\n')
+    result = run("index", "add", "--index", link, "--corpus", tmp_path / "new.jsonl", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink() and link.resolve() == real.resolve()
+    assert json.loads(run("search", "--index", real, "--mode", "lexical", "--json", "quokka").output.splitlines()[0])["id"] == "zz-quokka"
+
+
+def test_evaluate_queries_with_invalid_utf8_warn_once(tiny_model, tmp_path, corpus):
+    assert run("index", "build", "--model", tiny_model, "--corpus", corpus, "--out", tmp_path / "i", "--quiet").exit_code == 0
+    doc_id = json.loads(corpus.read_text().splitlines()[0])["id"]
+    (tmp_path / "q.jsonl").write_bytes(b'{"qid": "q1", "query": "caf\xe9 library"}\n')
+    (tmp_path / "qrels.tsv").write_text(f"q1\t{doc_id}\t1\n")
+    result = run("evaluate", "--index", tmp_path / "i", "--queries", tmp_path / "q.jsonl", "--qrels", tmp_path / "qrels.tsv")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("q.jsonl: 1 lines had invalid UTF-8") == 1
