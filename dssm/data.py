@@ -7,6 +7,7 @@ vectorised, into padded id arrays; tf.data then only gathers rows per batch.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,21 +26,38 @@ class ReadStats:
     missing_doc_ids: list[str] = field(default_factory=list)
 
 
+_WARNED: set[tuple[str, int]] = set()   # (path, mtime) already warned about, so each file warns once
+
+
+def decoded_lines(path: Path, stats: ReadStats | None = None) -> Iterator[str]:
+    """The file's lines (endings kept) as text; invalid UTF-8 is replaced by U+FFFD, counted in `stats`,
+    and reported once per file on stderr, never a bare codec error."""
+    replaced = 0
+    with open(path, "rb") as handle:
+        for raw in handle:
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError:
+                replaced += 1
+                if stats is not None:
+                    stats.replaced_bytes_lines += 1
+                yield raw.decode("utf-8", errors="replace")
+    key = (str(Path(path).resolve()), Path(path).stat().st_mtime_ns)
+    if replaced and key not in _WARNED:
+        _WARNED.add(key)
+        print(f"warning: {path}: {replaced} lines had invalid UTF-8; the bytes were replaced by U+FFFD",
+              file=sys.stderr)
+
+
 def read_lines(path: str | Path, stats: ReadStats) -> Iterator[tuple[int, str]]:
-    """(line number, text) of each non-blank line; invalid UTF-8 is replaced and counted."""
+    """(line number, text) of each non-blank line; invalid UTF-8 is replaced, counted and reported."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such file; check the path")
-    with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                line = raw.decode("utf-8", errors="replace")
-                stats.replaced_bytes_lines += 1
-            if line.strip():
-                stats.lines += 1
-                yield number, line.rstrip("\r\n")
+    for number, line in enumerate(decoded_lines(path, stats), start=1):
+        if line.strip():
+            stats.lines += 1
+            yield number, line.rstrip("\r\n")
 
 
 def read_jsonl(path: str | Path, stats: ReadStats, required: tuple[str, ...]) -> Iterator[dict]:

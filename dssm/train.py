@@ -366,8 +366,6 @@ def _attach_teacher(arrays: TrainingArrays, directory: Path, search_pairs: int, 
 
 
 def _report_reading(stats: ReadStats, log) -> None:
-    if stats.replaced_bytes_lines:
-        log(f"warning: {stats.replaced_bytes_lines} lines had invalid UTF-8; the bytes were replaced by U+FFFD")
     if stats.missing_doc_ids:
         log(f"warning: skipped {len(stats.missing_doc_ids)} pairs naming unknown doc ids "
             f"(first: {', '.join(stats.missing_doc_ids[:5])})")

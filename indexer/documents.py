@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from dssm.data import decoded_lines
 from dssm.featurise import document_text
 
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".tsv": "tsv", ".csv": "csv"}
@@ -56,27 +57,6 @@ def document_from_record(record: object, where: str) -> Document:
     if not isinstance(title, str) or not isinstance(text, str):
         raise CorpusError(f"{where}: \"title\" and \"text\" must be strings (\"text\" is required) in document {doc_id!r}")
     return Document(doc_id, title, text)
-
-
-_WARNED: set[tuple[str, int]] = set()   # (path, mtime) already warned about, so each file warns once
-
-
-def decoded_lines(path: Path) -> Iterator[str]:
-    """The file's lines (endings kept) as text; invalid UTF-8 is replaced by U+FFFD, and the number of
-    such lines is reported once per file on stderr (the README's promise), never a bare codec error."""
-    replaced = 0
-    with open(path, "rb") as handle:
-        for raw in handle:
-            try:
-                yield raw.decode("utf-8")
-            except UnicodeDecodeError:
-                replaced += 1
-                yield raw.decode("utf-8", errors="replace")
-    key = (str(path.resolve()), path.stat().st_mtime_ns)
-    if replaced and key not in _WARNED:
-        _WARNED.add(key)
-        print(f"warning: {path}: {replaced} lines had invalid UTF-8; the bytes were replaced by U+FFFD",
-              file=sys.stderr)
 
 
 def read_jsonl(path: Path) -> Iterator[tuple[int, Document]]:

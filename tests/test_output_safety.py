@@ -150,3 +150,10 @@ def test_evaluate_queries_with_invalid_utf8_warn_once(tiny_model, tmp_path, corp
     result = run("evaluate", "--index", tmp_path / "i", "--queries", tmp_path / "q.jsonl", "--qrels", tmp_path / "qrels.tsv")
     assert result.exit_code == 0, result.output
     assert result.stderr.count("q.jsonl: 1 lines had invalid UTF-8") == 1
+
+
+def test_tag_index_with_invalid_utf8_warns_once(tiny_model, tmp_path):
+    (tmp_path / "tags.txt").write_bytes(b"editor\ncaf\xe9 tools\n")
+    result = run("tag", "index", "--model", tiny_model, "--tags", tmp_path / "tags.txt", "--out", tmp_path / "t")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("tags.txt: 1 lines had invalid UTF-8") == 1
