@@ -12,6 +12,7 @@ import unicodedata
 
 import click
 
+from indexer.analysis import ANALYZERS, DEFAULT_ANALYZER
 from indexer.passages import DEFAULT_PASSAGES
 
 
@@ -272,7 +273,7 @@ def index() -> None:
 @click.option("--adapt", "adapt_dir", type=click.Path(file_okay=False),
               help="First adapt MODEL to CORPUS without labels (as `dssm adapt` with its defaults), write the "
                    "adapted model to this directory, and index with it.")
-@click.option("--analyzer", default="english", show_default=True, type=click.Choice(["english", "russian", "simple"]),
+@click.option("--analyzer", default=DEFAULT_ANALYZER, show_default=True, type=click.Choice(sorted(ANALYZERS)),
               help="Lexical analysis of the BM25 side (documents and queries): the featuriser's tokens, stop "
                    "words and Snowball stems of the language; simple: tokens only. Recorded in the index.")
 @click.option("--quiet", is_flag=True, help="No progress line.")
@@ -328,7 +329,7 @@ def index_build(model, corpus, out, n_trees, search_k, on_duplicate, on_disk_bui
 @click.option("--model", type=click.Path(file_okay=False), help="Model directory (default: the one the index was built with).")
 @click.option("--on-duplicate", default="error", show_default=True,
               help="Ids already indexed or repeated: error | last (replace) | first (keep the indexed one).")
-@click.option("--analyzer", type=click.Choice(["english", "russian", "simple"]),
+@click.option("--analyzer", type=click.Choice(sorted(ANALYZERS)),
               help="Refuse the update unless the index was built with this lexical analyzer (default: use the index's).")
 @click.option("--quiet", is_flag=True, help="No progress line.")
 @tagging_options

@@ -79,6 +79,10 @@ class Corpus:
     titles: list[str] | None = None  # the parts of each text, when read from a JSONL corpus
     bodies: list[str] | None = None
 
+    def parts(self) -> tuple[list[str], list[str]]:
+        """(titles, bodies): each text's parts, or no title and the whole text when they are unknown."""
+        return self.titles or [""] * len(self.ids), self.bodies or self.texts
+
     @classmethod
     def from_records(cls, records: Iterator[tuple[str, str]]) -> "Corpus":
         ids, texts, index = [], [], {}
@@ -116,8 +120,7 @@ def add_pseudo_pairs(pairs: Pairs | None, corpus: Corpus, kinds: tuple[str, ...]
 
     pairs = pairs or Pairs([], np.zeros(0, dtype=np.int32))
     documents = len(corpus.ids) if documents is None else documents
-    titles = corpus.titles or [""] * len(corpus.ids)
-    bodies = corpus.bodies or corpus.texts
+    titles, bodies = corpus.parts()
     found = list(corpus_pseudo_pairs(zip(corpus.ids[:documents], titles, bodies), kinds, seed))
     queries = pairs.queries + [query for query, _ in found]
     rows = np.concatenate([pairs.doc_index, np.asarray([row for _, row in found], dtype=np.int32)])
@@ -179,7 +182,7 @@ def add_passage_pairs(pairs: Pairs, corpus: Corpus, count: int, window: int) -> 
     are all its positives (never one another's in-batch negatives).
     Returns (pairs, corpus, rows of the passage pairs, the source document row of each)."""
     ids, texts, index = list(corpus.ids), list(corpus.texts), dict(corpus.index)
-    titles, bodies = corpus.titles or [""] * len(ids), corpus.bodies or corpus.texts
+    titles, bodies = corpus.parts()
     rows_of: dict[int, list[int]] = {}
     for doc in np.unique(pairs.doc_index).tolist():
         rows_of[doc] = []

@@ -69,7 +69,7 @@ class RetrievalValidation(keras.callbacks.Callback):
         self.documents = padded_to_csr(arrays.documents[pool])
 
     def on_epoch_end(self, epoch, logs=None):
-        encoder = export.Encoder({**self.model_config, "fingerprint": ""}, current_weights(self.model))
+        encoder = unsaved_encoder(self.model_config, current_weights(self.model))
         metrics = retrieval_metrics(encoder.encode_ids(*self.queries, side="query"),
                                     encoder.encode_ids(*self.documents, side="document"), self.relevant)
         if logs is not None:
@@ -114,6 +114,11 @@ class ScalarLog(keras.callbacks.Callback):
             for name, value in (logs or {}).items():
                 self.tf.summary.write(name, float(value), step=epoch)
         self.writer.flush()
+
+
+def unsaved_encoder(model_config: dict, weights: dict) -> export.Encoder:
+    """The numpy encoder of weights still in training (no fingerprint yet)."""
+    return export.Encoder({**model_config, "fingerprint": ""}, weights)
 
 
 def current_weights(model: DSSMModel) -> dict:
@@ -204,7 +209,6 @@ def train(pairs_path: str | None, corpus_path: str | None, out_dir: str, featuri
         train_rows = np.concatenate([train_rows, passage_rows[~np.isin(passage_sources, held)], tag_rows, unseen])
     elif len(pseudo_rows):              # pseudo-queries alone (dssm adapt): validation on held-out documents'
         train_rows, val_rows = split_validation(pairs, config.val_fraction, config.seed, pseudo_rows)
-        pseudo_rows = np.zeros(0, dtype=np.int64) if not len(tag_rows) else pseudo_rows
         train_rows = np.concatenate([train_rows, tag_rows])
     else:
         train_rows, val_rows = split_validation(pairs, config.val_fraction, config.seed, tag_rows, arrays.query_keys)
@@ -287,7 +291,7 @@ def check_not_collapsed(history: dict, weights: dict, model_config: dict, arrays
     if not np.all(np.isfinite(losses)) or not all(np.all(np.isfinite(w)) for w in weights.values()):
         raise TrainingFailed(f"training diverged (non-finite loss or weights); {keep}")
     rows = np.unique(arrays.doc_index[train_rows])[:sample]
-    encoder = export.Encoder({**model_config, "fingerprint": ""}, weights)
+    encoder = unsaved_encoder(model_config, weights)
     vectors = encoder.encode_ids(*padded_to_csr(arrays.documents[rows]), side="document")
     if len(rows) > 1 and float(np.abs(vectors - vectors[:1]).max()) < 1e-6:
         raise TrainingFailed(f"training collapsed: every document encodes to the same vector; {keep}")
@@ -314,9 +318,9 @@ def assign_exported_weights(model: DSSMModel, model_dir: str, featuriser: Featur
         raise ValueError(f"model {model_dir} has featuriser {config['featuriser']} and tower {config['tower']}, "
                          f"not {to_dict(featuriser)} and {to_dict(tower)}; start from a model of the same shape")
     weights = export.load_weights(Path(model_dir), config)
-    towers = {"query": model.query_tower, "document": model.document_tower}
-    for side, prefix in export.tower_prefixes(tower).items():
-        layer = towers[side]
+    sides = {"query": model.query_tower, "document": model.document_tower}
+    towers = {prefix: sides[side] for side, prefix in export.tower_prefixes(tower).items()}  # shared: one
+    for prefix, layer in towers.items():
         layer.embedding.assign(weights[f"{prefix}/embedding"])
         for k, bias in enumerate(layer.biases):
             bias.assign(weights[f"{prefix}/bias_{k}"])

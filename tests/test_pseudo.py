@@ -108,6 +108,7 @@ def test_adapt_end_to_end_starts_from_the_model_and_learns(tiny_model, tmp_path)
     source, adapted = read_config(tiny_model), read_config(out)
     assert adapted["featuriser"] == source["featuriser"] and adapted["tower"] == source["tower"]
     assert adapted["training"]["initialised_from"] == str(tiny_model.resolve())
+    assert adapted["training"]["pseudo_pairs"] > 400 and adapted["training"]["pairs"] == 0
     history = adapted["training"]["history"]
     assert history["val_mrr_at_10"][-1] > history["val_mrr_at_10"][0] or history["val_loss"][-1] < history["val_loss"][0]
     # the adapted model finds a document from its own first sentence better than the model it started from
