@@ -23,7 +23,7 @@ import unicodedata
 
 import regex
 
-OUT = pathlib.Path(__file__).resolve().parent.parent / "src/main/resources/org/dssmsearch"
+OUT = pathlib.Path(__file__).resolve().parent.parent / "src/main/resources/org/dssmsearch/model"
 TOKEN_CLASS = regex.compile(r"[\p{L}\p{N}\p{M}]")
 CODE_POINTS = [c for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF]
 

@@ -8,6 +8,10 @@ import java.util.function.Supplier;
 
 import org.apache.lucene.analysis.Analyzer;
 import org.dssmsearch.analysis.DssmAnalysis;
+import org.dssmsearch.ingest.DssmEmbedProcessor;
+import org.dssmsearch.model.ModelRegistry;
+import org.dssmsearch.rest.RestDssmModelAction;
+import org.dssmsearch.rest.RestDssmSearchAction;
 import org.elasticsearch.cluster.metadata.IndexNameExpressionResolver;
 import org.elasticsearch.cluster.node.DiscoveryNodes;
 import org.elasticsearch.cluster.service.ClusterService;

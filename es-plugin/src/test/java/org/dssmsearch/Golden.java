@@ -11,21 +11,21 @@ import org.elasticsearch.common.xcontent.XContentHelper;
 import org.elasticsearch.xcontent.json.JsonXContent;
 
 /** The shared golden files in tests/golden (regenerate with `make golden`). */
-final class Golden {
+public final class Golden {
     private Golden() {}
 
-    static Path dir() {
+    public static Path dir() {
         return Path.of(System.getProperty("dssm.golden", "../tests/golden")).toAbsolutePath().normalize();
     }
 
     /** The golden file, or the test is skipped (reported by surefire) while the file does not exist yet. */
-    static Path require(String name) {
+    public static Path require(String name) {
         Path path = dir().resolve(name);
         assumeTrue(Files.exists(path), "golden file " + path + " not generated yet (make golden)");
         return path;
     }
 
-    static Object readJson(Path file) throws IOException {
+    public static Object readJson(Path file) throws IOException {
         try (InputStream in = Files.newInputStream(file)) {
             // the top level may be an array: wrap it so the map parser accepts it
             byte[] body = in.readAllBytes();

@@ -10,7 +10,7 @@ import org.apache.lucene.analysis.tokenattributes.OffsetAttribute;
 import org.apache.lucene.analysis.tokenattributes.PositionIncrementAttribute;
 import org.apache.lucene.index.IndexWriter;
 import org.apache.lucene.util.UnicodeUtil;
-import org.dssmsearch.Featuriser;
+import org.dssmsearch.model.Featuriser;
 
 /**
  * The featuriser's words as Lucene tokens: NFKC, full case folding, maximal runs of letters, numbers and

@@ -1,4 +1,4 @@
-package org.dssmsearch;
+package org.dssmsearch.model;
 
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;

@@ -1,12 +1,12 @@
-package org.dssmsearch;
+package org.dssmsearch.search;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import java.util.List;
 
-import org.dssmsearch.Fusion.Fused;
-import org.dssmsearch.Fusion.Hit;
+import org.dssmsearch.search.Fusion.Fused;
+import org.dssmsearch.search.Fusion.Hit;
 import org.junit.jupiter.api.Test;
 
 /** Fusion formulas with numbers a reader can recompute (docs/FORMAT.md section 3). */

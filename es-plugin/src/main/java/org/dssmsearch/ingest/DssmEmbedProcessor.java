@@ -1,4 +1,4 @@
-package org.dssmsearch;
+package org.dssmsearch.ingest;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -8,6 +8,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.BiConsumer;
 import java.util.function.Supplier;
 
+import org.dssmsearch.model.ModelRegistry;
+import org.dssmsearch.search.IndexModelInfo;
 import org.elasticsearch.action.ActionListener;
 import org.elasticsearch.client.internal.Client;
 import org.elasticsearch.cluster.metadata.Metadata;
@@ -185,7 +187,7 @@ public final class DssmEmbedProcessor extends AbstractProcessor {
         private final Executor executor;
         private final Supplier<Metadata> metadata;
 
-        Factory(ModelRegistry registry, Client client, java.util.function.Consumer<Runnable> genericExecutor,
+        public Factory(ModelRegistry registry, Client client, java.util.function.Consumer<Runnable> genericExecutor,
                 Supplier<ClusterService> clusterService) {
             this.registry = registry;
             this.client = client;

@@ -1,8 +1,9 @@
-package org.dssmsearch;
+package org.dssmsearch.search;
 
 import java.util.List;
 import java.util.Map;
 
+import org.dssmsearch.model.DssmModel;
 import org.elasticsearch.cluster.metadata.IndexMetadata;
 import org.elasticsearch.cluster.metadata.MappingMetadata;
 import org.elasticsearch.cluster.metadata.Metadata;
@@ -15,17 +16,17 @@ import org.elasticsearch.cluster.metadata.Metadata;
  * when every index was built with passages ({@code _meta.passages}: nested kNN ranks a document by its
  * best passage, as indexer/es_index.py does), else {@code vector}. Read from the local cluster state.
  */
-record IndexModelInfo(String fingerprint, Integer dims, List<String> lexicalFields, String vectorField) {
-    static final String FINGERPRINT_KEY = "model_fingerprint";
+public record IndexModelInfo(String fingerprint, Integer dims, List<String> lexicalFields, String vectorField) {
+    public static final String FINGERPRINT_KEY = "model_fingerprint";
     static final String VECTOR_FIELD = "vector";
     /** indexer/es_bulk.py PASSAGES_FIELD: the nested passage vectors, the whole document's first. */
-    static final String PASSAGES_FIELD = "passages";
+    public static final String PASSAGES_FIELD = "passages";
     static final String PASSAGE_VECTOR_FIELD = PASSAGES_FIELD + "." + VECTOR_FIELD;
     /** indexer/es_index.py LEXICAL_FIELD: title + text copied into one field, which its BM25 searches. */
     static final String BODY_FIELD = "body";
     static final List<String> TITLE_AND_TEXT = List.of("title", "text");
 
-    static IndexModelInfo read(Metadata metadata, String[] indices, String vectorField) {
+    public static IndexModelInfo read(Metadata metadata, String[] indices, String vectorField) {
         List<Map<String, Object>> mappings = new java.util.ArrayList<>();
         for (String name : indices) {
             IndexMetadata index = metadata.index(name);

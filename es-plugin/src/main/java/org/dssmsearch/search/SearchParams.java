@@ -1,9 +1,10 @@
-package org.dssmsearch;
+package org.dssmsearch.search;
 
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
+import org.dssmsearch.model.Json;
 import org.elasticsearch.index.query.AbstractQueryBuilder;
 import org.elasticsearch.index.query.QueryBuilder;
 import org.elasticsearch.xcontent.XContentParser;
@@ -14,7 +15,7 @@ import org.elasticsearch.xcontent.json.JsonXContent;
  * The body of {@code POST /{index}/_dssm/search}, validated: every problem is an IllegalArgumentException
  * (HTTP 400) whose message names the field. Defaults mirror indexer/fusion.py.
  */
-record SearchParams(String query, int size, int from, String model, boolean allowModelMismatch, String fusion,
+public record SearchParams(String query, int size, int from, String model, boolean allowModelMismatch, String fusion,
                     double alpha, String norm, int rankConstant, int rankWindowSize, int numCandidates,
                     QueryBuilder filter, boolean explain, List<String> fields, String vectorField) {
 
@@ -22,7 +23,7 @@ record SearchParams(String query, int size, int from, String model, boolean allo
     static final Set<String> KEYS = Set.of("query", "size", "from", "model", "allow_model_mismatch", "fusion", "alpha", "norm",
         "rank_constant", "rank_window_size", "num_candidates", "filter", "explain", "fields", "vector_field");
 
-    static SearchParams parse(Map<String, Object> body, XContentParserConfiguration parserConfig) {
+    public static SearchParams parse(Map<String, Object> body, XContentParserConfiguration parserConfig) {
         for (String key : body.keySet()) {
             if (!KEYS.contains(key)) throw new IllegalArgumentException("[" + key + "] is not a search parameter; choose from " + new java.util.TreeSet<>(KEYS));
         }

@@ -1,4 +1,4 @@
-package org.dssmsearch;
+package org.dssmsearch.model;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -9,6 +9,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
+import org.dssmsearch.Golden;
 import org.junit.jupiter.api.Test;
 
 /** The featuriser against hand-worked examples and the shared golden file tests/golden/featurise_cases.json. */

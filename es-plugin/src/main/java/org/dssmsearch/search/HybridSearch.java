@@ -1,4 +1,4 @@
-package org.dssmsearch;
+package org.dssmsearch.search;
 
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -9,6 +9,7 @@ import java.util.Map;
 import java.io.IOException;
 import java.io.InputStream;
 
+import org.dssmsearch.model.ModelRegistry;
 import org.elasticsearch.action.ActionListener;
 import org.elasticsearch.action.search.MultiSearchRequest;
 import org.elasticsearch.action.search.MultiSearchResponse;
@@ -30,7 +31,7 @@ import org.elasticsearch.xcontent.XContentType;
  * One hybrid search: BM25 ({@code multi_match} over the text fields) and kNN (cosine on the vector field)
  * in one multi-search, each cut to {@code rank_window_size}, then {@link Fusion} and from/size paging.
  */
-final class HybridSearch {
+public final class HybridSearch {
     private HybridSearch() {}
 
     /** A hit's index and source, kept from whichever list saw it first (lexical, then semantic). */
@@ -50,7 +51,7 @@ final class HybridSearch {
         }
     }
 
-    static void run(NodeClient client, String[] indices, SearchParams params, IndexModelInfo info, ModelRegistry.Loaded loaded,
+    public static void run(NodeClient client, String[] indices, SearchParams params, IndexModelInfo info, ModelRegistry.Loaded loaded,
                     long startNanos, ActionListener<Map<String, Object>> listener) {
         try {
             info.check(loaded.model(), loaded.name(), params.allowModelMismatch());

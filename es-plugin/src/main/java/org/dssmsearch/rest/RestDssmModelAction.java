@@ -1,4 +1,4 @@
-package org.dssmsearch;
+package org.dssmsearch.rest;
 
 import static org.elasticsearch.rest.RestRequest.Method.DELETE;
 import static org.elasticsearch.rest.RestRequest.Method.GET;
@@ -8,6 +8,9 @@ import java.io.IOException;
 import java.util.List;
 import java.util.Map;
 
+import org.dssmsearch.DssmPlugin;
+import org.dssmsearch.model.ModelRegistry;
+import org.dssmsearch.model.ModelStore;
 import org.elasticsearch.action.ActionListener;
 import org.elasticsearch.client.internal.node.NodeClient;
 import org.elasticsearch.rest.BaseRestHandler;
@@ -26,7 +29,7 @@ public final class RestDssmModelAction extends BaseRestHandler {
     private final ModelRegistry registry;
     private final java.util.function.LongSupplier maxUploadBytes;
 
-    RestDssmModelAction(ModelRegistry registry, java.util.function.LongSupplier maxUploadBytes) {
+    public RestDssmModelAction(ModelRegistry registry, java.util.function.LongSupplier maxUploadBytes) {
         this.registry = registry;
         this.maxUploadBytes = maxUploadBytes;
     }

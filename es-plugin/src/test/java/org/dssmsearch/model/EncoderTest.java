@@ -1,4 +1,4 @@
-package org.dssmsearch;
+package org.dssmsearch.model;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -12,10 +12,11 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
+import org.dssmsearch.Golden;
 import org.junit.jupiter.api.Test;
 
 /** The encoder (FORMAT.md 2.2) on a hand-sized model and against tests/golden/query_vectors.json. */
-class EncoderTest {
+public class EncoderTest {
     static byte[] f32(float... values) {
         ByteBuffer buffer = ByteBuffer.allocate(values.length * 4).order(ByteOrder.LITTLE_ENDIAN);
         for (float v : values) buffer.putFloat(v);
@@ -23,7 +24,7 @@ class EncoderTest {
     }
 
     /** buckets 3, layers [2, 2]: embedding [4, 2], bias_0 [2], kernel_1 [2, 2] identity, bias_1 [2] zero. */
-    static Map<String, Object> handConfig() {
+    public static Map<String, Object> handConfig() {
         Map<String, Object> config = new HashMap<>();
         config.put("format", "dssm-search-model");
         config.put("format_version", 1);
@@ -39,7 +40,7 @@ class EncoderTest {
         return config;
     }
 
-    static Map<String, byte[]> handWeights() {
+    public static Map<String, byte[]> handWeights() {
         return Map.of(
             "tower/embedding", f32(9, 9, 1, 0, 0, 1, 1, 1),
             "tower/bias_0", f32(0, 0),

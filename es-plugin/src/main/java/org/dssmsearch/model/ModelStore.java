@@ -1,4 +1,4 @@
-package org.dssmsearch;
+package org.dssmsearch.model;
 
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
@@ -15,7 +15,7 @@ import java.util.Map;
  * taken on trust: an upload must give the fingerprint it claims, stored chunks the one they are stored under.
  * Pure data: no I/O here (see {@link ModelRegistry}).
  */
-final class ModelStore {
+public final class ModelStore {
     /** Hidden, dot-prefixed: not matched by wildcards, and allowed without a deprecation warning. */
     static final String INDEX = ".dssm-models";
     static final int CHUNK_BYTES = 4 * 1024 * 1024;
@@ -51,14 +51,14 @@ final class ModelStore {
     }
 
     /** A validated upload: the model (decoded, ready to cache), the meta document and the chunk payloads. */
-    record Upload(DssmModel model, Map<String, Object> meta, List<byte[]> chunks) {}
+    public record Upload(DssmModel model, Map<String, Object> meta, List<byte[]> chunks) {}
 
     /**
      * Validates the PUT body {@code {"config": {...}, "weights": {"<manifest name>": "<base64 .f32 bytes>"}}}
      * and cuts the weights into chunks. Throws IllegalArgumentException naming the bad field.
      */
     @SuppressWarnings("unchecked")
-    static Upload parseUpload(String name, Map<String, Object> body) {
+    public static Upload parseUpload(String name, Map<String, Object> body) {
         Map<String, Object> config = Json.objectValue(body, "config");
         if (config == null) throw new IllegalArgumentException("[config] is missing: give the exported config.json object");
         Map<String, Object> encoded = Json.objectValue(body, "weights");

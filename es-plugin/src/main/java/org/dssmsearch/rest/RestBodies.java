@@ -1,4 +1,4 @@
-package org.dssmsearch;
+package org.dssmsearch.rest;
 
 import java.util.Map;
 

@@ -1,4 +1,4 @@
-package org.dssmsearch;
+package org.dssmsearch.rest;
 
 import static org.elasticsearch.rest.RestRequest.Method.GET;
 import static org.elasticsearch.rest.RestRequest.Method.POST;
@@ -8,6 +8,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.function.Supplier;
 
+import org.dssmsearch.model.ModelRegistry;
+import org.dssmsearch.search.HybridSearch;
+import org.dssmsearch.search.IndexModelInfo;
+import org.dssmsearch.search.SearchParams;
 import org.elasticsearch.action.ActionListener;
 import org.elasticsearch.action.support.IndicesOptions;
 import org.elasticsearch.client.internal.node.NodeClient;
@@ -29,7 +33,7 @@ public final class RestDssmSearchAction extends BaseRestHandler {
     private final Supplier<ClusterService> clusterService;
     private final IndexNameExpressionResolver resolver;
 
-    RestDssmSearchAction(ModelRegistry registry, Supplier<ClusterService> clusterService, IndexNameExpressionResolver resolver) {
+    public RestDssmSearchAction(ModelRegistry registry, Supplier<ClusterService> clusterService, IndexNameExpressionResolver resolver) {
         this.registry = registry;
         this.clusterService = clusterService;
         this.resolver = resolver;

@@ -1,4 +1,4 @@
-package org.dssmsearch;
+package org.dssmsearch.ingest;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.util.List;
 import java.util.Map;
 
+import org.dssmsearch.Golden;
 import org.junit.jupiter.api.Test;
 
 /** Passage windows against hand-worked examples and tests/golden/passage_cases.json (indexer/passages.py). */

@@ -1,20 +1,17 @@
-package org.dssmsearch;
+package org.dssmsearch.search;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.util.Base64;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
 import org.elasticsearch.xcontent.XContentParserConfiguration;
 import org.junit.jupiter.api.Test;
 
-/** Search bodies and model uploads: defaults, the 400s naming their field, and the chunked storage round trip. */
-class RequestValidationTest {
+/** Search bodies: defaults, and the 400s naming their field. */
+class SearchParamsTest {
     private static SearchParams parse(Map<String, Object> body) {
         return SearchParams.parse(body, XContentParserConfiguration.EMPTY);
     }
@@ -52,33 +49,5 @@ class RequestValidationTest {
         assertTrue(reasonOf(Map.of("query", "x", "num_candidates", 5)).startsWith("[num_candidates]"));
         assertTrue(reasonOf(Map.of("query", "x", "explain", "yes")).startsWith("[explain]"));
         assertTrue(reasonOf(Map.of("query", "x", "colour", "red")).startsWith("[colour]"));
-    }
-
-    @Test
-    void uploadsAreValidatedAndRoundTripThroughChunks() {
-        Map<String, Object> weights = new HashMap<>();
-        EncoderTest.handWeights().forEach((name, bytes) -> weights.put(name, Base64.getEncoder().encodeToString(bytes)));
-        Map<String, Object> config = EncoderTest.handConfig();
-        config.put("fingerprint", ModelFingerprintTest.HAND_FINGERPRINT);   // the registry checks it
-        ModelStore.Upload upload = ModelStore.parseUpload("hand", Map.of("config", config, "weights", weights));
-        assertEquals(1, upload.chunks().size());
-        assertEquals(2, upload.meta().get("dims"));
-        DssmModel decoded = ModelStore.decode(upload.meta(), upload.chunks());
-        assertArrayEquals(upload.model().queryVector("a b"), decoded.queryVector("a b"));
-
-        Map<String, Object> badBase64 = new HashMap<>(weights);
-        badBase64.put("tower/bias_0", "%%%");
-        String reason = assertThrows(IllegalArgumentException.class,
-            () -> ModelStore.parseUpload("hand", Map.of("config", config, "weights", badBase64))).getMessage();
-        assertTrue(reason.startsWith("[weights.tower/bias_0]"), reason);
-        assertThrows(IllegalArgumentException.class, () -> ModelStore.parseUpload("hand", Map.of("weights", weights)));
-    }
-
-    @Test
-    void modelNamesCannotBePaths() {
-        assertEquals("demo-1.v2", ModelRegistry.validName("demo-1.v2"));
-        for (String bad : new String[] { "../x", "A", "", "x/y", "_x" }) {
-            assertThrows(IllegalArgumentException.class, () -> ModelRegistry.validName(bad), bad);
-        }
     }
 }

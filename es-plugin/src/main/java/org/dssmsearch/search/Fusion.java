@@ -1,4 +1,4 @@
-package org.dssmsearch;
+package org.dssmsearch.search;
 
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -7,6 +7,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+
+import org.dssmsearch.model.Json;
 
 /**
  * Fusion of a lexical (BM25) and a semantic (cosine) hit list, exactly as {@code indexer/fusion.py}
@@ -28,16 +30,7 @@ public final class Fusion {
     public record Fused(String id, double score, Part lexical, Part semantic) {}
 
     /** Python's string order: by code point (Java's compareTo orders UTF-16 units). */
-    public static final Comparator<String> ID_ORDER = (a, b) -> {
-        int i = 0, j = 0;
-        while (i < a.length() && j < b.length()) {
-            int ca = a.codePointAt(i), cb = b.codePointAt(j);
-            if (ca != cb) return Integer.compare(ca, cb);
-            i += Character.charCount(ca);
-            j += Character.charCount(cb);
-        }
-        return Integer.compare(a.length() - i, b.length() - j);
-    };
+    public static final Comparator<String> ID_ORDER = Json.CODE_POINT_ORDER;
 
     private static final Comparator<Hit> HIT_ORDER =
         Comparator.comparingDouble((Hit h) -> -h.score()).thenComparing(Hit::id, ID_ORDER);

@@ -1,4 +1,4 @@
-package org.dssmsearch;
+package org.dssmsearch.analysis;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -18,7 +18,7 @@ import org.apache.lucene.analysis.TokenStream;
 import org.apache.lucene.analysis.tokenattributes.CharTermAttribute;
 import org.apache.lucene.analysis.tokenattributes.OffsetAttribute;
 import org.apache.lucene.analysis.tokenattributes.PositionIncrementAttribute;
-import org.dssmsearch.analysis.DssmAnalyzer;
+import org.dssmsearch.Golden;
 import org.dssmsearch.analysis.DssmAnalyzer.Language;
 import org.junit.jupiter.api.Test;
 

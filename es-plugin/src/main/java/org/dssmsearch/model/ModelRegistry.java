@@ -1,4 +1,4 @@
-package org.dssmsearch;
+package org.dssmsearch.model;
 
 import java.util.ArrayList;
 import java.util.Base64;
@@ -53,7 +53,7 @@ public final class ModelRegistry {
         this.cache = new LinkedHashMap<>(16, 0.75f, true);
     }
 
-    static String validName(String name) {
+    public static String validName(String name) {
         if (name == null || !NAME.matcher(name).matches()) {
             throw new IllegalArgumentException("[name] must match " + NAME.pattern() + ", got [" + name + "]");
         }
@@ -88,7 +88,7 @@ public final class ModelRegistry {
      * stores this fingerprint: the bytes are the same, and writing them again repairs chunks that were
      * changed in the index (loading refuses those, {@link ModelStore#decode}).
      */
-    void put(Client client, String name, ModelStore.Upload upload, ActionListener<Map<String, Object>> listener) {
+    public void put(Client client, String name, ModelStore.Upload upload, ActionListener<Map<String, Object>> listener) {
         String fingerprint = upload.model().fingerprint();
         ensureIndex(client, listener.delegateFailureAndWrap((l0, ignored) -> readMeta(client, name, l0.delegateFailureAndWrap(
             (l2, previous) -> {
@@ -129,7 +129,7 @@ public final class ModelRegistry {
     }
 
     /** The meta document of a name (without the config's weight manifest details), or a 404. */
-    void metadata(Client client, String name, ActionListener<Map<String, Object>> listener) {
+    public void metadata(Client client, String name, ActionListener<Map<String, Object>> listener) {
         readMeta(client, name, listener.delegateFailureAndWrap((l, meta) -> {
             if (meta == null) l.onFailure(notFound(name));
             else l.onResponse(describe(meta, null));
@@ -137,7 +137,7 @@ public final class ModelRegistry {
     }
 
     /** {@code {"models": [{"name", "fingerprint", "dims", ...}, ...]}} sorted by name (at most 1000). */
-    void list(Client client, ActionListener<Map<String, Object>> listener) {
+    public void list(Client client, ActionListener<Map<String, Object>> listener) {
         SearchRequest all = new SearchRequest(ModelStore.INDEX).source(new SearchSourceBuilder().size(1000).sort("name")
             .query(QueryBuilders.termQuery("kind", "model")));
         client.search(all, ActionListener.wrap(response -> {
@@ -150,7 +150,7 @@ public final class ModelRegistry {
         }));
     }
 
-    void delete(Client client, String name, ActionListener<Map<String, Object>> listener) {
+    public void delete(Client client, String name, ActionListener<Map<String, Object>> listener) {
         readMeta(client, name, listener.delegateFailureAndWrap((l, meta) -> {
             if (meta == null) {
                 l.onFailure(notFound(name));
@@ -219,7 +219,7 @@ public final class ModelRegistry {
      * for {@code maxAgeNanos} (search: 1 s, ingest: 5 s; 0 reads it every time); changes made through this
      * node apply at once, changes made through another node within that time.
      */
-    void byName(Client client, String name, long maxAgeNanos, Executor decodeExecutor, ActionListener<Loaded> listener) {
+    public void byName(Client client, String name, long maxAgeNanos, Executor decodeExecutor, ActionListener<Loaded> listener) {
         Binding binding = bindings.get(name);
         if (binding != null && maxAgeNanos > 0 && System.nanoTime() - binding.checkedNanos() < maxAgeNanos) {
             Loaded loaded = cached(name, binding.value());
@@ -239,7 +239,7 @@ public final class ModelRegistry {
     }
 
     /** Some stored model with this fingerprint (the default for an index whose _meta names it). */
-    void byFingerprint(Client client, String fingerprint, long maxAgeNanos, Executor decodeExecutor, ActionListener<Loaded> listener) {
+    public void byFingerprint(Client client, String fingerprint, long maxAgeNanos, Executor decodeExecutor, ActionListener<Loaded> listener) {
         Binding known = byFingerprint.get(fingerprint);
         if (known != null && System.nanoTime() - known.checkedNanos() < maxAgeNanos) {
             Loaded loaded = cached(known.value(), fingerprint);

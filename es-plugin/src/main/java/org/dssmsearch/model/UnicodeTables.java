@@ -1,4 +1,4 @@
-package org.dssmsearch;
+package org.dssmsearch.model;
 
 import java.io.BufferedReader;
 import java.io.IOException;

@@ -1,4 +1,4 @@
-package org.dssmsearch;
+package org.dssmsearch.model;
 
 import java.math.BigDecimal;
 import java.math.BigInteger;
@@ -75,7 +75,7 @@ final class ModelFingerprint {
         } else if (value instanceof Map<?, ?> map) {
             List<String> keys = new ArrayList<>();
             for (Object key : map.keySet()) keys.add(String.valueOf(key));
-            keys.sort(Fusion.ID_ORDER);   // Python sorts str keys by code point, as ids are ordered
+            keys.sort(Json.CODE_POINT_ORDER);   // Python sorts str keys by code point, as ids are ordered
             out.append('{');
             for (int i = 0; i < keys.size(); i++) {
                 if (i > 0) out.append(',');

@@ -1,4 +1,4 @@
-package org.dssmsearch;
+package org.dssmsearch.model;
 
 /**
  * One DSSM tower (docs/FORMAT.md section 2.2): an embedding bag over feature ids, then dense tanh layers,
