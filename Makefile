@@ -49,8 +49,11 @@ test: install ## run every test: Python (ES tests against a real server started 
 test-py: install ## run the Python tests only (ES tests skip when no server is up)
 	$(BIN)/pytest -q
 
-test-java: ## run the Java plugin's unit tests
-	cd es-plugin && JAVA_HOME=$(JAVA25) mvn -B -q test
+test-java: ## run the Java plugin's unit tests (prints their count from surefire's reports)
+	@cd es-plugin && rm -rf target/surefire-reports && JAVA_HOME=$(JAVA25) mvn -B -q test; rc=$$?; \
+	  cat target/surefire-reports/TEST-*.xml 2>/dev/null | sed -n 's/.*<testsuite .* tests="\([0-9]*\)" errors="\([0-9]*\)" skipped="\([0-9]*\)" failures="\([0-9]*\)".*/\1 \2 \3 \4/p' | \
+	  awk '{t+=$$1; e+=$$2; s+=$$3; f+=$$4; c++} END {printf "java: %d passed, %d failed, %d errors, %d skipped (%d test classes)\n", t-e-s-f, f, e, s, c}'; \
+	  exit $$rc
 
 plugin: ## build the Elasticsearch plugin zip (es-plugin/target/releases)
 	@if [ -f es-plugin/pom.xml ]; then cd es-plugin && JAVA_HOME=$(JAVA25) mvn -B -q -DskipTests package; else echo "no es-plugin yet"; fi

@@ -9,11 +9,12 @@
 """
 from __future__ import annotations
 
-from keras import ops
-
+from dssm.backend import load_keras
 from dssm.config import DISTANCES, LOSSES
 from dssm.negatives import NEG_INF
 
+keras = load_keras()
+ops = keras.ops
 
 
 def distance(a, b, kind: str = "cosine"):

@@ -5,12 +5,13 @@ with tf.distribute) and on JAX or PyTorch.
 """
 from __future__ import annotations
 
-import keras
-from keras import ops
-
 from dssm import losses, negatives
+from dssm.backend import load_keras
 from dssm.config import KIND_PSEUDO, KIND_TAG, FeaturiserConfig, TowerConfig, TrainConfig
 from dssm.tower import make_towers
+
+keras = load_keras()
+ops = keras.ops
 
 
 class DSSMModel(keras.Model):

@@ -7,9 +7,11 @@ without any negative is flagged by `has_negative`. Offline BM25 mining is `dssm.
 """
 from __future__ import annotations
 
-from keras import ops, random
-
+from dssm.backend import load_keras
 from dssm.config import NEGATIVE_STRATEGIES, POSITIVE_STRATEGIES
+
+keras = load_keras()
+ops, random = keras.ops, keras.random
 
 NEG_INF = -1e9
 

@@ -9,8 +9,10 @@ gradient on backends without IndexedSlices) take the ordinary Adam step.
 """
 from __future__ import annotations
 
-import keras
-from keras import ops
+from dssm.backend import load_keras
+
+keras = load_keras()
+ops = keras.ops
 
 
 def make_optimizer(config) -> keras.optimizers.Optimizer:

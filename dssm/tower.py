@@ -5,11 +5,13 @@ L2 normalisation. The maths is docs/FORMAT.md section 2.2; `dssm.export.Encoder`
 """
 from __future__ import annotations
 
-import keras
 import numpy as np
-from keras import ops
 
+from dssm.backend import load_keras
 from dssm.config import FeaturiserConfig, TowerConfig
+
+keras = load_keras()
+ops = keras.ops
 
 
 @keras.saving.register_keras_serializable(package="dssm")

@@ -7,26 +7,27 @@ scalars and a CSV log -> export (dssm/export.py).
 """
 from __future__ import annotations
 
-import os
+import json
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-from dssm import export  # noqa: E402
-from dssm.config import (KIND_PSEUDO, KIND_SEARCH, KIND_TAG, FeaturiserConfig, TowerConfig,  # noqa: E402
+from dssm import export
+from dssm.backend import load_keras
+from dssm.config import (KIND_PSEUDO, KIND_SEARCH, KIND_TAG, FeaturiserConfig, TowerConfig,
                          TrainConfig, check_fits_memory, to_dict)
-from dssm.data import (Corpus, ReadStats, TrainingArrays, add_passage_pairs, add_pseudo_pairs,  # noqa: E402
+from dssm.data import (Corpus, ReadStats, TrainingArrays, add_passage_pairs, add_pseudo_pairs,
                        add_tag_pairs, featurise_training, load_corpus, load_pairs, make_dataset, padded_to_csr, split_validation)
-from dssm.featurise import Featuriser  # noqa: E402
-from dssm.model import DSSMModel  # noqa: E402
-from dssm.pseudo import MIN_WORDS, parse_kinds  # noqa: E402
-from dssm.optim import make_optimizer  # noqa: E402
+from dssm.featurise import Featuriser
+from dssm.model import DSSMModel
+from dssm.pseudo import MIN_WORDS, parse_kinds
+from dssm.optim import make_optimizer
+
+keras = load_keras()
 
 MONITOR = "val_mrr_at_10"
 STEPS_PER_EXECUTION = 8
@@ -100,6 +101,23 @@ class Throughput(keras.callbacks.Callback):
             logs["triplets_per_s"] = self.rate
 
 
+class StepProgress(keras.callbacks.ProgbarLogger):
+    """Keras's progress bar with the step count capped at the epoch's steps: with several steps per
+    call Keras names the call's last step + 7 even when the epoch's last call runs fewer (`8/7`)."""
+
+    def _update_progbar(self, batch, logs=None):
+        if self.target is not None:
+            batch = min(batch, self.target - 1)
+        super()._update_progbar(batch, logs)
+
+
+def progress_verbosity(verbose: int, stream=None) -> int:
+    """Keras `verbose` for a stream: the in-place bar (1) only on a terminal; written to a pipe or a
+    log it would carry `\\r`-joined lines and ANSI codes, so there it becomes one line per epoch (2)."""
+    stream = sys.stdout if stream is None else stream
+    return 2 if verbose == 1 and not stream.isatty() else verbose
+
+
 class ScalarLog(keras.callbacks.Callback):
     """TensorBoard event files (tf.summary) with every epoch's logs; `tensorboard --logdir OUT/logs`."""
 
@@ -166,8 +184,6 @@ def train(pairs_path: str | None, corpus_path: str | None, out_dir: str, featuri
     if not pairs_path and not tags_path and not (corpus_path and pseudo_kinds):
         raise ValueError("nothing to train on; give --pairs (search pairs), --tags (tagged texts) or a --corpus "
                          "with pseudo-queries")
-    if teacher_dir and pseudo_kinds:
-        raise ValueError("a teacher scores the pairs file's queries only; pass --pseudo-queries none with --teacher")
     stats = ReadStats()
     corpus = load_corpus(corpus_path, stats) if corpus_path else None
     pairs = None
@@ -198,7 +214,7 @@ def train(pairs_path: str | None, corpus_path: str | None, out_dir: str, featuri
     _report_reading(stats, log)
     arrays = featurise_training(Featuriser(featuriser), pairs, corpus)
     if teacher_dir:
-        _attach_teacher(arrays, Path(teacher_dir), labelled, log)
+        _attach_teacher(arrays, Path(teacher_dir), labelled, log, pseudo_rows, (pseudo_kinds, config.seed))
         # a passage is scored by the teacher as its document is
         arrays.teacher_documents[pairs.doc_index[passage_rows]] = arrays.teacher_documents[passage_sources]
     search_rows = np.setdiff1d(np.arange(len(pairs.queries)), np.concatenate([tag_rows, pseudo_rows, passage_rows]))
@@ -254,11 +270,12 @@ def train(pairs_path: str | None, corpus_path: str | None, out_dir: str, featuri
         keras.callbacks.CSVLogger(str(work / "train_log.csv"), append=resume),
         ScalarLog(work / "logs"),
         keras.callbacks.BackupAndRestore(str(work / "backup")),
+        StepProgress(),
         *(extra_callbacks or []),
     ]
     initial_val_loss = float(model.evaluate(val_data, verbose=0)) if val_data is not None and not resume else None
     history = model.fit(train_data, validation_data=val_data, epochs=config.epochs, callbacks=callbacks,
-                        verbose=verbose, shuffle=False)
+                        verbose=progress_verbosity(verbose), shuffle=False)
     epochs_run = len(history.history.get("loss", []))
 
     history.history["initial_val_loss"] = [initial_val_loss] if initial_val_loss is not None else []
@@ -351,9 +368,12 @@ def _mine(arrays: TrainingArrays, pairs, corpus: Corpus, config: TrainConfig, lo
     return mined
 
 
-def _attach_teacher(arrays: TrainingArrays, directory: Path, search_pairs: int, log) -> None:
+def _attach_teacher(arrays: TrainingArrays, directory: Path, search_pairs: int, log,
+                    pseudo_rows: np.ndarray, pseudo_spec: tuple[tuple[str, ...], int]) -> None:
     """Teacher vectors (unit rows): DIR/queries.npy in the order of the pairs file, DIR/documents.npy
-    in the order of the corpus file; tag pseudo-documents get zero vectors."""
+    in the order of the corpus file, and with pseudo-queries DIR/pseudo.npy in the order training cuts
+    them (DIR/pseudo.json names their kinds, seed and count: scripts/teacher_vectors.py
+    --pseudo-queries); tag pseudo-documents get zero vectors."""
     queries = np.load(directory / "queries.npy").astype(np.float32)
     documents = np.load(directory / "documents.npy").astype(np.float32)
     docs = len(arrays.documents)
@@ -363,10 +383,29 @@ def _attach_teacher(arrays: TrainingArrays, directory: Path, search_pairs: int, 
     first = np.unique(arrays.query_keys, return_index=True)[1]
     padded = np.zeros((len(arrays.query_keys), queries.shape[1]), dtype=np.float32)
     padded[:len(queries)] = queries
+    if len(pseudo_rows):
+        padded[pseudo_rows] = _teacher_pseudo_vectors(directory, len(pseudo_rows), *pseudo_spec)
+        log(f"teacher: {len(pseudo_rows)} pseudo-query vectors")
     arrays.teacher_queries = padded[first]
     arrays.teacher_documents = np.zeros((docs, documents.shape[1]), dtype=np.float32)
     arrays.teacher_documents[:len(documents)] = documents
     log(f"teacher: {documents.shape[1]}-d vectors for {len(queries)} queries and {len(documents)} documents")
+
+
+def _teacher_pseudo_vectors(directory: Path, count: int, kinds: tuple[str, ...], seed: int) -> np.ndarray:
+    """DIR/pseudo.npy, refused unless DIR/pseudo.json names the pseudo-queries this run cuts."""
+    meta_path = directory / "pseudo.json"
+    wanted = {"kinds": list(kinds), "seed": seed, "count": count}
+    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else None
+    if meta != wanted:
+        raise ValueError(f"teacher {directory} has no vectors for these pseudo-queries ({', '.join(kinds)}, seed {seed}, "
+                         f"{count} queries; it has {meta or 'none'}); encode them with scripts/teacher_vectors.py "
+                         f"--pseudo-queries {','.join(kinds)} --seed {seed}, or train without pseudo-queries")
+    vectors = np.load(directory / "pseudo.npy").astype(np.float32)
+    if vectors.shape[0] != count:
+        raise ValueError(f"teacher {directory}/pseudo.npy has {vectors.shape[0]} rows for {count} pseudo-queries; "
+                         "encode them again")
+    return vectors
 
 
 def _report_reading(stats: ReadStats, log) -> None:

@@ -153,6 +153,33 @@ def test_teacher_vectors_are_distilled_and_checked(small_pairs, tmp_path):
         train(*args, verbose=0, log=lambda *_: None, teacher_dir=str(teacher))
 
 
+def test_teacher_vectors_of_pseudo_queries_land_on_their_rows(tmp_path):
+    """DIR/pseudo.npy rows go to the pseudo-query pairs in the order training cuts them; a pseudo.json that
+    names other kinds, seed or count is refused with the command that encodes the right ones."""
+    from dssm.data import Corpus, Pairs, add_pseudo_pairs, featurise_training
+    from dssm.featurise import Featuriser
+    from dssm.train import _attach_teacher
+
+    corpus = Corpus.from_records([("a", "Alpha tool. It converts images between many formats quickly."),
+                                  ("b", "Beta library. It parses configuration files written in TOML.")])
+    labelled = Pairs(["convert pictures", "read toml"], np.asarray([0, 1], dtype=np.int32))
+    pairs, pseudo_rows = add_pseudo_pairs(labelled, corpus, ("first-sentence",), 13)
+    assert len(pseudo_rows) == 2
+    arrays = featurise_training(Featuriser(FEATURISER), pairs, corpus)
+    teacher = tmp_path / "teacher"
+    teacher.mkdir()
+    np.save(teacher / "queries.npy", np.eye(4, dtype=np.float32)[:2])
+    np.save(teacher / "documents.npy", np.eye(4, dtype=np.float32)[2:])
+    np.save(teacher / "pseudo.npy", np.asarray([[0, 0, 0.5, 0.75], [0, 0, 0.75, 0.5]], dtype=np.float32))
+    (teacher / "pseudo.json").write_text(json.dumps({"kinds": ["first-sentence"], "seed": 13, "count": 2}))
+    _attach_teacher(arrays, teacher, 2, lambda *_: None, pseudo_rows, (("first-sentence",), 13))
+    rows = arrays.teacher_queries[arrays.query_keys]            # the teacher vector each pair trains with
+    assert rows[:2].tolist() == np.eye(4)[:2].tolist()
+    assert rows[pseudo_rows].tolist() == [[0, 0, 0.5, 0.75], [0, 0, 0.75, 0.5]]
+    with pytest.raises(ValueError, match="--pseudo-queries first-sentence --seed 14"):
+        _attach_teacher(arrays, teacher, 2, lambda *_: None, pseudo_rows, (("first-sentence",), 14))
+
+
 def test_throughput_counts_the_steps_run_when_a_call_runs_several():
     """10 steps at 8 per call: Keras names step 15 as the end of the second call, which ran 2."""
     from dssm.train import Throughput
