@@ -21,11 +21,13 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-# the fused training kernels (dssm/native), compiled against the installed TensorFlow; without a
-# compiler a one-line warning, and training runs on TensorFlow's own ops
-NATIVE := dssm/native/_dssm_ops.so
+# the fused training kernels (dssm/native), compiled against the installed TensorFlow into the user's
+# cache (~/.cache/dssm-search/native), as the first training run would; without a compiler a one-line
+# warning, and training runs on TensorFlow's own ops
+NATIVE := $(VENV)/.native
 $(NATIVE): dssm/native/dssm_ops.cc $(VENV)/.installed
 	$(BIN)/python -m dssm.native --optional
+	touch $@
 
 install: $(VENV)/.installed $(NATIVE) ## make .venv, install dssm-search with its dev extras, build the fused training kernels
 

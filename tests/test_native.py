@@ -1,18 +1,14 @@
 """The fused training kernels (dssm/native): checks TensorFlow's own ops cannot make for them.
 
-Their maths against TensorFlow's ops runs in test_tower.py and test_optim.py (the `kernels` fixture).
+Their maths against TensorFlow's ops runs in test_tower.py and test_optim.py (the `kernels` fixture);
+compiling them into the cache on first use, in test_native_cache.py.
 """
-import json
-import subprocess
-import sys
-
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from conftest import native_library
-from dssm import native
 from dssm.optim import LazyAdam
 
 
@@ -69,32 +65,3 @@ def test_sparse_adam_matches_adam_over_steps_with_repeated_rows_in_any_order(ker
         dense_opt.apply([tf.constant(summed)], [dense])
     np.testing.assert_allclose(lazy.numpy()[1:], dense.numpy()[1:], atol=1e-5)
     np.testing.assert_array_equal(lazy.numpy()[0], start[0])
-
-
-def test_a_stale_library_is_not_loaded(tmp_path, monkeypatch, capsys):
-    native_library()
-    stamp = tmp_path / "stamp.json"
-    stamp.write_text(json.dumps({**native.stamp(), "tensorflow": "0.0"}))
-    monkeypatch.setattr(native, "STAMP", stamp)
-    native.ops.cache_clear()
-    try:
-        assert native.ops() is None
-        assert "rebuild it with `python -m dssm.native`" in capsys.readouterr().err
-        monkeypatch.undo()
-        monkeypatch.setenv("DSSM_NATIVE", "0")
-        native.ops.cache_clear()
-        assert native.ops() is None                                     # switched off
-    finally:
-        monkeypatch.undo()
-        native.ops.cache_clear()
-    assert native.ops() is not None
-
-
-def test_no_compiler_is_one_line_and_optional_at_install(monkeypatch):
-    monkeypatch.setenv("CXX", "/nonexistent/c++")
-    with pytest.raises(native.BuildError, match=r"no C\+\+ compiler \(/nonexistent/c\+\+\); install g\+\+ or set CXX"):
-        native.build()
-    for flags, code in (([], 1), (["--optional"], 0)):
-        result = subprocess.run([sys.executable, "-m", "dssm.native", *flags], capture_output=True, text=True)
-        assert result.returncode == code
-        assert "no C++ compiler" in result.stderr and "Traceback" not in result.stderr
